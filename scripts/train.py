@@ -1,0 +1,26 @@
+#!/usr/bin/env python
+"""Train one method on one task stream with one seed and write its run file (rule train)."""
+
+import argparse
+import json
+import sys
+
+from agem.runner import run_job
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stream", required=True, help="task stream .h5 (rule build_stream)")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--settings", required=True, help="job settings as JSON (agem.config.job_settings)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and BLAS")
+    parser.add_argument("--out", required=True, help="output run file .h5")
+    args = parser.parse_args()
+    try:
+        run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out)
+    except (ValueError, RuntimeError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

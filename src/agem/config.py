@@ -1,0 +1,72 @@
+"""Checks the schema cannot express, and the per-job settings the workflow hands to scripts."""
+
+from __future__ import annotations
+
+import json
+
+from agem.datasets import SOURCES
+from agem.methods import METHODS, make_hyperparameters
+from agem.models import NETWORKS
+
+
+class ConfigError(ValueError):
+    """The configuration is inconsistent; the message names the key and the fix."""
+
+
+def check_config(config: dict) -> None:
+    """Cross-check a schema-validated config; raise :class:`ConfigError` naming the offending key."""
+    benchmarks, hparams = config["benchmarks"], config["hparams"]
+    for dataset in config["datasets"]:
+        if dataset not in benchmarks:
+            raise ConfigError(f"datasets: {dataset!r} is not defined under 'benchmarks' (defined: {sorted(benchmarks)})")
+        spec = benchmarks[dataset]
+        where = f"benchmarks.{dataset}"
+        if spec["source"] not in SOURCES:
+            raise ConfigError(f"{where}.source: unknown source {spec['source']!r}; known: {sorted(SOURCES)}")
+        if spec["network"]["type"] not in NETWORKS:
+            raise ConfigError(f"{where}.network.type: unknown network {spec['network']['type']!r}; known: {sorted(NETWORKS)}")
+        if spec["layout"] == "split" and "classes_per_task" not in spec:
+            raise ConfigError(f"{where}.classes_per_task is required for layout 'split'")
+        if spec.get("n_cv_tasks", 0) >= spec["n_tasks"]:
+            raise ConfigError(f"{where}.n_cv_tasks ({spec.get('n_cv_tasks', 0)}) must be smaller than n_tasks ({spec['n_tasks']})")
+    for method in config["methods"]:
+        if method not in METHODS:
+            raise ConfigError(f"methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+    for dataset in config["datasets"]:
+        for method in config["methods"]:
+            values = hparams.get(dataset, {}).get(method)
+            if values is None:
+                raise ConfigError(
+                    f"hparams.{dataset}.{method} is missing: add at least its learning rate "
+                    f"(hparams: {{{dataset}: {{{method}: {{lr: ...}}}}}}) to the config; see config/README.md"
+                )
+            try:
+                make_hyperparameters(method, values)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"hparams.{dataset}.{method}: {exc}") from exc
+
+
+def stream_spec(config: dict, dataset: str) -> dict:
+    """What a stream is built from: changing it rebuilds the stream (and retrains)."""
+    spec = dict(config["benchmarks"][dataset])
+    spec.pop("memory_per_task", None)
+    spec.pop("network", None)
+    return spec
+
+
+def job_settings(config: dict, dataset: str, method: str) -> dict:
+    """Everything one training job needs besides its stream and seed, JSON-serialisable."""
+    spec = config["benchmarks"][dataset]
+    return {
+        "dataset": dataset,
+        "method": method,
+        "hparams": config["hparams"][dataset][method],
+        "network": spec["network"],
+        "memory_per_task": spec["memory_per_task"],
+        "training": config.get("training", {}),
+        "device": config.get("device", "auto"),
+    }
+
+
+def to_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,16 @@
+"""Continual-learning methods, one per module, registered by name.
+
+Every module in this package is imported here, so dropping a new file that uses
+``@register("name")`` makes the method available to the config and the training loop.
+"""
+
+import importlib
+import pkgutil
+
+from agem.methods.base import METHODS, Batch, ContinualMethod, Hyperparameters, RehearsalMethod, make_hyperparameters, register
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["METHODS", "Batch", "ContinualMethod", "Hyperparameters", "RehearsalMethod", "make_hyperparameters", "register"]

@@ -1,0 +1,129 @@
+"""The small interface every continual-learning method implements, and the name registry.
+
+The training loop only ever calls :meth:`ContinualMethod.begin_task`, :meth:`observe` and
+:meth:`end_task`, and reads :attr:`violations` and :meth:`state_bytes`. A method is one file in
+this package: subclass :class:`ContinualMethod`, declare its hyper-parameters as a dataclass,
+and decorate it with ``@register("name")``. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agem.flat import FlatParameters
+from agem.memory import EpisodicMemory
+from agem.streams import Task, TaskStream
+
+# Masked-out logits get a large negative value, as in the paper's multi-head setting: their
+# softmax probability, and hence their gradient, is exactly zero.
+MASKED_LOGIT = -1e10
+
+
+def mask_logits(logits: torch.Tensor, output_masks: torch.Tensor | None, task_ids: torch.Tensor) -> torch.Tensor:
+    """Keep each example's own task's outputs (``output_masks`` None: one shared head)."""
+    if output_masks is None:
+        return logits
+    return logits.masked_fill(~output_masks[task_ids], MASKED_LOGIT)
+
+
+@dataclass(frozen=True)
+class Batch:
+    x: torch.Tensor
+    y: torch.Tensor
+    task_ids: torch.Tensor  # stream task index of every example (selects its output mask)
+
+
+@dataclass
+class Hyperparameters:
+    """Every method has at least a learning rate (plain SGD, paper §2)."""
+
+    lr: float = 0.03
+
+
+class ContinualMethod:
+    name: ClassVar[str] = ""
+    Hyperparameters: ClassVar[type] = Hyperparameters
+    # True for methods that see all tasks' data in one shuffled pass (MULTI-TASK) instead of
+    # task after task; the loop then trains one joint phase and evaluates every task at its end.
+    joint_training: ClassVar[bool] = False
+
+    def __init__(self, model: nn.Module, stream: TaskStream, hparams: Hyperparameters, memory_per_task: int, generator: torch.Generator):
+        self.model = model
+        self.stream = stream
+        self.hparams = hparams
+        self.memory_per_task = memory_per_task
+        self.generator = generator
+        self.flat = FlatParameters(model, grad_rows=self.gradient_rows())
+        self.violations: dict[int, int] = {}  # stream task index -> steps that violated a constraint
+        self.current_task: Task | None = None
+
+    def gradient_rows(self) -> int:
+        """How many flat gradient vectors the method keeps side by side (1: just g)."""
+        return 1
+
+    # --- hooks called by the training loop -------------------------------------------------
+    def begin_task(self, task: Task) -> None:
+        self.current_task = task
+        self.violations.setdefault(task.index, 0)
+
+    def observe(self, batch: Batch) -> torch.Tensor:
+        """One SGD step on ``batch``; returns the (detached) training loss."""
+        loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
+        self.flat.backward_into(0, loss)
+        self.flat.sgd_step(self.hparams.lr)
+        return loss.detach()
+
+    def end_task(self, task: Task) -> None:
+        pass
+
+    def state_bytes(self) -> int:
+        """Bytes of everything the method keeps beyond the model (gradients, memory, …)."""
+        return self.flat.nbytes
+
+    # --- shared building blocks --------------------------------------------------------------
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(mask_logits(logits, self.stream.output_masks, task_ids), y)
+
+
+class RehearsalMethod(ContinualMethod):
+    """A method with an episodic memory, filled at the end of every task (A-GEM, GEM, …)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.memory = EpisodicMemory(self.memory_per_task, self.generator)
+
+    def end_task(self, task: Task) -> None:
+        self.memory.add_task(task)
+
+    def state_bytes(self) -> int:
+        return super().state_bytes() + self.memory.nbytes
+
+
+METHODS: dict[str, type[ContinualMethod]] = {}
+
+
+def register(name: str):
+    def decorate(cls: type[ContinualMethod]) -> type[ContinualMethod]:
+        if name in METHODS:
+            raise ValueError(f"method name {name!r} is registered twice ({METHODS[name].__module__} and {cls.__module__})")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return decorate
+
+
+def make_hyperparameters(method: str, values: dict) -> Hyperparameters:
+    """Validate ``values`` against the method's declared hyper-parameters."""
+    cls = METHODS[method].Hyperparameters
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"method {method!r} has no hyper-parameter(s) {unknown}; it takes {sorted(known)}")
+    return cls(**values)

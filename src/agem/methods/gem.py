@@ -1,0 +1,41 @@
+"""GEM (Lopez-Paz & Ranzato 2017; A-GEM paper Eq. 6–8), the method A-GEM makes cheaper.
+
+Every step computes one gradient per past task on that task's whole episodic memory. If the
+current gradient g conflicts with any of them (gᵀg_k < 0), it is replaced by the solution of
+GEM's dual quadratic program (``project2cone2``: margin, ε·I), solved with SciPy in
+agem.projection. Past-task gradients are written straight into rows of one matrix.
+"""
+
+from dataclasses import dataclass
+
+from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
+from agem.projection import gem_project
+
+G = 0  # row of the current gradient; rows 1..t hold the t past tasks' gradients
+
+
+@dataclass
+class GEMHyperparameters(Hyperparameters):
+    lr: float = 0.1
+    margin: float = 0.5  # GEM's "memory_strength"
+    eps: float = 1e-3  # ridge added to the dual matrix; without it quadprog fails (GEM issues #2, #4)
+
+
+@register("gem")
+class GEM(RehearsalMethod):
+    Hyperparameters = GEMHyperparameters
+
+    def observe(self, batch: Batch):
+        past = self.memory.per_task()
+        self.flat.ensure_grad_rows(1 + len(past))
+        for row, (x, y, ids) in enumerate(past, start=1):
+            self.flat.backward_into(row, self.loss(self.model(x), y, ids))
+        loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
+        g = self.flat.backward_into(G, loss)
+        if past:
+            memory_grads = self.flat.grads[1 : 1 + len(past)]
+            if bool((memory_grads @ g < 0).any()):
+                self.violations[self.current_task.index] += 1
+                g.copy_(gem_project(g, memory_grads, self.hparams.margin, self.hparams.eps))
+        self.flat.sgd_step(self.hparams.lr, G)
+        return loss.detach()

@@ -1,0 +1,64 @@
+"""One training job end to end: threads, device, stream, training, provenance, run file."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy
+import torch
+from threadpoolctl import threadpool_limits
+
+from agem import __version__
+from agem.runfile import write_run
+from agem.streams import load_stream
+from agem.training import TrainSettings, resolve_device, train_run
+
+
+def git_commit(folder: Path) -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def versions(device: torch.device) -> dict:
+    return {
+        "agem_repro": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "h5py": h5py.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+    }
+
+
+def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str) -> None:
+    torch.set_num_threads(threads)
+    device = resolve_device(settings.get("device", "auto"))
+    # Idle BLAS threads left spinning after a NumPy/SciPy call slowed torch 2.5× in a GEM
+    # measurement (agem-paper.md §10): pin BLAS to the job's thread budget.
+    with threadpool_limits(limits=threads):
+        stream = load_stream(stream_path, device)
+        record = train_run(
+            stream,
+            settings["method"],
+            settings["hparams"],
+            settings["network"],
+            settings["memory_per_task"],
+            TrainSettings(**settings.get("training", {})),
+            seed,
+            log=lambda line: print(line, file=sys.stdout, flush=True),
+        )
+    record.dataset = settings.get("dataset", record.dataset)
+    record.config = {**settings, "seed": seed, "stream": str(stream_path), "threads": threads}
+    record.versions = versions(device)
+    write_run(out, record)
+    print(f"wrote {out}: train {record.train_seconds:.1f}s, memory {record.memory_bytes:,} bytes" + (", DIVERGED" if record.diverged else ""))

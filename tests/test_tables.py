@@ -1,0 +1,131 @@
+"""Tables from synthetic run files: contract of main.csv, hand-computed mean/std, readable tables."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agem.runfile import RunRecord, write_run
+from agem.tables import MAIN_COLUMNS, main_table, per_seed_metrics, write_tables
+
+NAN = np.nan
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_record(dataset: str, method: str, seed: int, accs=(NAN, NAN, NAN), lca: float = NAN,
+                train_seconds: float = 1.0, memory_bytes: int = 1000, violations=(0, 0),
+                diverged: bool = False, multitask: bool = False) -> RunRecord:
+    """A two-task run: acc_final = [[x0, -], [x1, x2]] so A_T = 100 (x1 + x2)/2, F_T = x0 - x1,
+    and a flat learning curve so LCA10 = lca. MULTI-TASK runs keep only the last row."""
+    x0, x1, x2 = accs
+    acc_final = np.array([[NAN if multitask else x0, NAN], [x1, x2]])
+    return RunRecord(dataset=dataset, method=method, seed=seed, acc_final=acc_final,
+                     acc_lca=np.full((2, 11), lca), violations=np.array(violations),
+                     train_seconds=train_seconds, memory_bytes=memory_bytes, diverged=diverged)
+
+
+RECORDS = [
+    # A_T 70 / 80, F_T 0.4 / 0.2, LCA 0.2 / 0.4, time 10 / 20
+    make_record("mnist", "van", 0, (0.9, 0.5, 0.9), 0.2, 10.0, 1000),
+    make_record("mnist", "van", 1, (0.9, 0.7, 0.9), 0.4, 20.0, 1000),
+    # A_T 80 / 90, F_T 0.1 / 0.0, LCA 0.3 / 0.3, time 40 / 60, memory max 3100
+    make_record("mnist", "agem", 0, (0.9, 0.8, 0.8), 0.3, 40.0, 3000, (0, 3)),
+    make_record("mnist", "agem", 1, (0.9, 0.9, 0.9), 0.3, 60.0, 3100, (0, 5)),
+    # seed 1 diverged: only seed 0 counts (A_T 50, F_T 0.2, LCA 0.25, time 5), memory max 700
+    make_record("cifar", "van", 0, (0.6, 0.4, 0.6), 0.25, 5.0, 500),
+    make_record("cifar", "van", 1, train_seconds=2.0, memory_bytes=700, diverged=True),
+    # A_T 60 / 65, F_T 0.1 / 0.0, LCA 0.35 / 0.45, time 30 / 32
+    make_record("cifar", "agem", 0, (0.6, 0.5, 0.7), 0.35, 30.0, 2000, (0, 1)),
+    make_record("cifar", "agem", 1, (0.6, 0.6, 0.7), 0.45, 32.0, 2000, (0, 2)),
+]
+
+
+def write_records(directory: Path, records) -> list[Path]:
+    paths = []
+    for r in records:
+        path = directory / r.dataset / r.method / f"seed{r.seed}.h5"
+        write_run(path, r)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("tables")
+    paths = write_records(tmp / "runs", RECORDS)
+    out_dir = tmp / "tables"
+    # Paths in reverse: the row order must come from --datasets/--methods, not from the inputs.
+    written = write_tables(paths[::-1], out_dir, datasets=["mnist", "cifar"], methods=["van", "agem"])
+    assert {p.name for p in written} == {"main.csv", "main.md", "main.tex", "metrics_per_seed.csv",
+                                         "per_task.csv", "lca_per_beta.csv"}
+    return out_dir
+
+
+def test_main_csv_contract(tables):
+    main = pd.read_csv(tables / "main.csv")
+    assert list(main.columns) == MAIN_COLUMNS
+    assert list(zip(main["dataset"], main["method"])) == [
+        ("mnist", "van"), ("mnist", "agem"), ("cifar", "van"), ("cifar", "agem")]
+    expected = pd.DataFrame({
+        "n_seeds": [2, 2, 1, 2],
+        "A_T_mean": [75.0, 85.0, 50.0, 62.5],
+        "A_T_std": [5.0, 5.0, 0.0, 2.5],  # ddof=0: |70 - 80| / 2, ...
+        "F_T_mean": [0.3, 0.05, 0.2, 0.05],
+        "F_T_std": [0.1, 0.05, 0.0, 0.05],
+        "LCA10_mean": [0.3, 0.3, 0.25, 0.4],
+        "LCA10_std": [0.1, 0.0, 0.0, 0.05],
+        "train_seconds_mean": [15.0, 50.0, 5.0, 31.0],
+        "memory_bytes": [1000, 3100, 700, 2000],
+        "n_diverged": [0, 0, 1, 0],
+    })
+    for column in expected:
+        np.testing.assert_allclose(main[column], expected[column], atol=1e-12, err_msg=column)
+
+
+def test_readable_tables(tables):
+    markdown = (tables / "main.md").read_text(encoding="utf-8")
+    for cell in ("75.0 ± 5.00", "0.30 ± 0.100", "0.25 ± 0.000", "1 (+1 diverged)", "A-GEM", "VAN"):
+        assert cell in markdown, cell
+    latex = (tables / "main.tex").read_text(encoding="utf-8")
+    for cell in (r"\toprule", r"\midrule", r"\bottomrule", r"75.0 $\pm$ 5.00", r"62.5 $\pm$ 2.50"):
+        assert cell in latex, cell
+
+
+def test_per_seed_and_per_task_csv(tables):
+    per_seed = pd.read_csv(tables / "metrics_per_seed.csv")
+    assert len(per_seed) == len(RECORDS)
+    assert {"F_wst", "LCA10_eq5", "violations_total", "diverged"} <= set(per_seed.columns)
+    agem = per_seed[(per_seed["dataset"] == "mnist") & (per_seed["method"] == "agem")]
+    assert sorted(agem["violations_total"]) == [3, 5]
+    assert len(pd.read_csv(tables / "per_task.csv")) == 2 * len(RECORDS)
+    assert len(pd.read_csv(tables / "lca_per_beta.csv")) == 11 * len(RECORDS)
+
+
+def test_all_diverged_and_multitask_rows():
+    records = [
+        make_record("mnist", "pi", 0, diverged=True, memory_bytes=10),
+        make_record("mnist", "pi", 1, diverged=True, memory_bytes=20),
+        make_record("mnist", "multitask", 0, (NAN, 0.9, 0.95), multitask=True),
+    ]
+    main = main_table(per_seed_metrics(records), methods=["multitask", "pi"])
+    assert list(main["method"]) == ["multitask", "pi"]
+    multitask, pi = main.iloc[0], main.iloc[1]
+    assert multitask["A_T_mean"] == pytest.approx(92.5)  # 100 * (0.9 + 0.95) / 2
+    assert np.isnan(multitask["F_T_mean"]) and np.isnan(multitask["LCA10_mean"])
+    assert (pi["n_seeds"], pi["n_diverged"], pi["memory_bytes"]) == (0, 2, 20)
+    assert pi["A_T_mean"] == np.inf and pi["F_T_mean"] == np.inf and pi["LCA10_mean"] == np.inf
+    assert np.isnan(pi["A_T_std"]) and np.isnan(pi["train_seconds_mean"])
+
+
+def test_cli(tmp_path, monkeypatch, capsys):
+    paths = write_records(tmp_path / "runs", RECORDS[:2])
+    out_dir = tmp_path / "out"
+    argv = ["make_tables.py", "--runs", *map(str, paths), "--datasets", "mnist", "--methods", "van",
+            "--out-dir", str(out_dir)]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(ROOT / "scripts" / "make_tables.py"), run_name="__main__")
+    assert f"wrote {out_dir / 'main.csv'}" in capsys.readouterr().out
+    assert len(pd.read_csv(out_dir / "main.csv")) == 1

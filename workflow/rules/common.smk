@@ -1,0 +1,22 @@
+import sys
+
+from agem.config import job_settings, stream_spec, to_json
+
+# The interpreter running Snakemake runs the scripts too, so a virtual environment needs no activation.
+PYTHON = sys.executable
+RESULTS = "results"
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_]+",
+    method="[A-Za-z0-9_]+",
+    seed="[0-9]+",
+
+
+def run_files(wildcards=None):
+    return expand(
+        f"{RESULTS}/runs/{{dataset}}/{{method}}/seed{{seed}}.h5",
+        dataset=config["datasets"],
+        method=config["methods"],
+        seed=config["seeds"],
+    )

@@ -1,0 +1,11 @@
+rule build_stream:
+    """Cut a benchmark into its tasks (CV + evaluation) for one seed: one HDF5 task stream."""
+    output:
+        f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
+    params:
+        spec=lambda wildcards: to_json(stream_spec(config, wildcards.dataset)),
+    log:
+        f"{RESULTS}/logs/streams/{{dataset}}/seed{{seed}}.log",
+    shell:
+        "{PYTHON} scripts/build_stream.py --dataset {wildcards.dataset} --seed {wildcards.seed} "
+        "--spec {params.spec:q} --out {output} > {log} 2>&1"
