@@ -4,16 +4,19 @@
 #   train             ->  one run file per benchmark x method x seed        (rules/train.smk)
 #   aggregate         ->  the paper's main table and figures                (rules/aggregate.smk)
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
-from agem.config import check_config
+from agem.config import check_config, coerce_command_line_values
 
 min_version("8.20")
 
 
-configfile: "config/config.yaml"
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
+coerce_command_line_values(config)
 validate(config, "workflow/schemas/config.schema.yaml")
 check_config(config)
 

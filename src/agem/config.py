@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import yaml
 from agem.datasets import SOURCES
 from agem.methods import METHODS, make_hyperparameters
 from agem.models import NETWORKS
@@ -11,6 +12,27 @@ from agem.models import NETWORKS
 
 class ConfigError(ValueError):
     """The configuration is inconsistent; the message names the key and the fix."""
+
+
+def coerce_command_line_values(value):
+    """Turn strings that are YAML numbers or booleans into them, recursively, in place.
+
+    Snakemake reads the items of ``--config seeds=[1,2]`` as strings (YAML's BaseLoader); read
+    them as YAML so that the command line means what the config file would.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = coerce_command_line_values(item)
+    elif isinstance(value, list):
+        value[:] = [coerce_command_line_values(item) for item in value]
+    elif isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
 
 
 def check_config(config: dict) -> None:

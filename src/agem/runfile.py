@@ -103,6 +103,8 @@ def read_run(path: str | Path) -> RunRecord:
         raise RunFileError(f"run file {path} is not a readable HDF5 file ({exc}); delete it and rerun") from exc
     with f:
         version = f.attrs.get("format_version")
+        if isinstance(version, np.generic):  # show 2, not np.int64(2), in the message
+            version = version.item()
         if version != RUN_FORMAT_VERSION:
             raise RunFileError(
                 f"run file {path} has format version {version!r}, this code reads version "

@@ -194,6 +194,8 @@ def read_stream(path: str | Path) -> StreamFile:
         raise _fail(path, f"not a readable HDF5 file ({exc})") from exc
     with f:
         version = f.attrs.get("format_version")
+        if isinstance(version, np.generic):  # show 2, not np.int64(2), in the message
+            version = version.item()
         if version != STREAM_FORMAT_VERSION:
             raise _fail(path, f"format version {version!r}, but this code reads version {STREAM_FORMAT_VERSION}")
         attrs = {key: f.attrs[key] for key in f.attrs}

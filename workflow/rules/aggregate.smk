@@ -18,7 +18,7 @@ rule tables:
     log:
         f"{RESULTS}/logs/tables.log",
     shell:
-        "{PYTHON} scripts/make_tables.py --runs {input} --datasets {params.datasets} "
+        "{PYTHON} {SCRIPTS}/make_tables.py --runs {input} --datasets {params.datasets} "
         "--methods {params.methods} --out-dir {RESULTS}/tables > {log} 2>&1"
 
 
@@ -34,5 +34,5 @@ rule figures:
     log:
         f"{RESULTS}/logs/figures.log",
     shell:
-        "{PYTHON} scripts/make_figures.py --runs {input} --datasets {params.datasets} "
+        "{PYTHON} {SCRIPTS}/make_figures.py --runs {input} --datasets {params.datasets} "
         "--methods {params.methods} --out-dir {RESULTS}/figures > {log} 2>&1"

@@ -1,10 +1,13 @@
 import sys
+from pathlib import Path
 
 from agem.config import job_settings, stream_spec, to_json
 
 # The interpreter running Snakemake runs the scripts too, so a virtual environment needs no activation.
 PYTHON = sys.executable
 RESULTS = "results"
+# Scripts are found beside the Snakefile, so `--directory` can put results anywhere.
+SCRIPTS = Path(workflow.basedir) / "scripts"
 
 
 wildcard_constraints:

@@ -7,5 +7,5 @@ rule build_stream:
     log:
         f"{RESULTS}/logs/streams/{{dataset}}/seed{{seed}}.log",
     shell:
-        "{PYTHON} scripts/build_stream.py --dataset {wildcards.dataset} --seed {wildcards.seed} "
+        "{PYTHON} {SCRIPTS}/build_stream.py --dataset {wildcards.dataset} --seed {wildcards.seed} "
         "--spec {params.spec:q} --out {output} > {log} 2>&1"

@@ -10,5 +10,5 @@ rule train:
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{method}}/seed{{seed}}.log",
     shell:
-        "{PYTHON} scripts/train.py --stream {input.stream} --seed {wildcards.seed} "
+        "{PYTHON} {SCRIPTS}/train.py --stream {input.stream} --seed {wildcards.seed} "
         "--settings {params.settings:q} --threads {threads} --out {output} > {log} 2>&1"

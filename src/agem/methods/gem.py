@@ -34,8 +34,9 @@ class GEM(RehearsalMethod):
         g = self.flat.backward_into(G, loss)
         if past:
             memory_grads = self.flat.grads[1 : 1 + len(past)]
-            if bool((memory_grads @ g < 0).any()):
+            memory_dot_g = memory_grads @ g
+            if bool((memory_dot_g < 0).any()):
                 self.violations[self.current_task.index] += 1
-                g.copy_(gem_project(g, memory_grads, self.hparams.margin, self.hparams.eps))
+                g.copy_(gem_project(g, memory_grads, self.hparams.margin, self.hparams.eps, memory_dot_g))
         self.flat.sgd_step(self.hparams.lr, G)
         return loss.detach()

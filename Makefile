@@ -1,0 +1,31 @@
+# The README's two commands: `make run` (set up + default pipeline) and `make test` (set up + tests).
+PYTHON ?= python3
+VENV := .venv
+CORES ?= 2
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-fast bench clean
+
+# (Re)install only when the dependencies change; pip keeps its cache for the next time.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(VENV)/bin/python scripts/bench_methods.py
+
+clean:
+	rm -rf results .snakemake

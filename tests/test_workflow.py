@@ -1,0 +1,119 @@
+"""The Snakemake workflow itself: fan-out, config validation, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from agem.runfile import read_run
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+
+# A small but complete stream: 1 CV + 3 evaluation tasks, and a 3-task split benchmark.
+TINY_CONFIG = {
+    "datasets": ["permuted_digits", "split_digits"],
+    "methods": ["van", "agem"],
+    "seeds": [7],
+    "benchmarks": {
+        "permuted_digits": {"n_tasks": 4, "n_cv_tasks": 1, "memory_per_task": 50},
+        "split_digits": {"n_tasks": 3, "memory_per_task": 20},
+    },
+}
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table of a dry run."""
+    table = output.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, flags=re.MULTILINE)}
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_dry_run_has_one_training_job_per_dataset_method_seed(tmp_path):
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    result = snakemake(tmp_path, "-n", "--cores", "1")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["train"] == len(default["datasets"]) * len(default["methods"]) * len(default["seeds"])
+    assert counts["build_stream"] == len(default["datasets"]) * len(default["seeds"])
+    assert counts["tables"] == counts["figures"] == 1
+
+    narrowed = snakemake(tmp_path, "-n", "--cores", "1", "--config", "methods=[van,agem]", "seeds=[1234]")
+    assert narrowed.returncode == 0, narrowed.stderr
+    assert job_counts(narrowed.stdout + narrowed.stderr)["train"] == len(default["datasets"]) * 2 * 1
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"bogus_key": 1}, "bogus_key"),
+        ({"seeds": [-1]}, "seeds"),
+        ({"methods": ["van", "no_such_method"]}, "no_such_method"),
+        ({"datasets": ["no_such_benchmark"]}, "no_such_benchmark"),
+        ({"hparams": {"permuted_digits": {"agem": {"lrr": 0.1}}}}, "hparams.permuted_digits.agem"),
+        ({"training": {"batch_size": 0}}, "batch_size"),
+    ],
+)
+def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, override, named):
+    config = write_config(tmp_path / "bad.yaml", override)
+    result = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(config))
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_run_writes_tables_and_figures_deterministically(tmp_path):
+    outputs = []
+    for name in ("first", "second"):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
+        result = snakemake(workdir, "--cores", "2", "--configfile", str(config))
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs.append(workdir / "results")
+
+    results = outputs[0]
+    main = pd.read_csv(results / "tables" / "main.csv")
+    assert list(main.columns[:11]) == [
+        "dataset", "method", "n_seeds", "A_T_mean", "A_T_std", "F_T_mean", "F_T_std",
+        "LCA10_mean", "LCA10_std", "train_seconds_mean", "memory_bytes",
+    ]
+    assert list(zip(main.dataset, main.method)) == [
+        ("permuted_digits", "van"), ("permuted_digits", "agem"), ("split_digits", "van"), ("split_digits", "agem"),
+    ]
+    assert (main.n_seeds == 1).all()
+    for stem in ("fig1_bars", "fig3_accuracy_vs_tasks", "fig3_lca_vs_beta", "fig6_violations"):
+        assert (results / "figures" / f"{stem}.png").stat().st_size > 10_000
+        assert (results / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+
+    run = read_run(results / "runs" / "permuted_digits" / "agem" / "seed7.h5")
+    assert run.acc_final.shape == (3, 3)  # the 3 evaluation tasks; the CV task is not trained on
+    assert run.config["hparams"] == {"lr": 0.1, "ref_batch_size": 256}
+    assert run.versions["torch"]
+    # The same config and seed give the same accuracies, run after run (CPU).
+    for dataset in TINY_CONFIG["datasets"]:
+        for method in TINY_CONFIG["methods"]:
+            first, second = (read_run(r / "runs" / dataset / method / "seed7.h5") for r in outputs)
+            np.testing.assert_array_equal(first.acc_final, second.acc_final)
+            np.testing.assert_array_equal(first.acc_lca, second.acc_lca)
+
+    again = snakemake(tmp_path / "first", "--cores", "2", "--configfile", str(tmp_path / "first" / "tiny.yaml"))
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
