@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_MLP, project2cone2, reference_gradient, restricted_loss, task_classes
+from conftest import SMALL_MLP, class_task, handmade_raw, project2cone2, reference_gradient, restricted_loss, task_classes
 
 from agem.methods import METHODS, Batch, make_hyperparameters
 from agem.models import build_network
 from agem.runfile import read_run
 from agem.runner import run_job
-from agem.streams import load_stream
+from agem.streams import StreamHeader, load_stream, write_stream
 from agem.training import Diverged, LossWatch, TrainSettings, accuracy, train_run
 
 HPARAMS = {"van": {"lr": 0.03}, "agem": {"lr": 0.1, "ref_batch_size": 64}, "gem": {"lr": 0.1}, "multitask": {"lr": 0.03}}
@@ -98,8 +98,7 @@ def test_multitask_fills_only_the_last_row(any_stream):
 
 # --- masking ----------------------------------------------------------------------------------
 def test_accuracy_restricts_predictions_to_the_task_classes(split_stream):
-    torch.manual_seed(0)
-    model = build_network(SMALL_MLP, split_stream.input_shape, split_stream.n_outputs)
+    model, method = make_method(split_stream, "van", {"lr": 0.1})
     for task in split_stream.tasks:
         outside = [c for c in range(10) if c not in task.classes.tolist()]
         with torch.no_grad():
@@ -113,7 +112,7 @@ def test_accuracy_restricts_predictions_to_the_task_classes(split_stream):
         predicted = task.classes[logits[:, task.classes].argmax(1)]  # manual masked argmax
         expected = float((predicted == y).double().mean())
         assert 0 < expected < 1
-        assert accuracy(model, split_stream, task, batch_size=7) == pytest.approx(expected, abs=1e-12)
+        assert accuracy(method, task, batch_size=7) == pytest.approx(expected, abs=1e-12)
 
 
 def test_masked_logits_get_no_gradient(split_stream):
@@ -293,3 +292,26 @@ def test_run_job_writes_a_readable_run_file(stream_files, tmp_path, capsys):
     for x, y in zip(results(record), results(direct)):
         assert np.array_equal(x, y, equal_nan=True)
     assert list(tmp_path.joinpath("runs").iterdir()) == [out]
+
+
+def test_balanced_accuracy_is_the_mean_of_per_class_accuracies(tmp_path):
+    # Test set: three examples of class 0, one of class 1; a network biased to always say 0
+    # is right on 3 of 4 examples (0.75) but on one class of two (balanced: (1 + 0) / 2 = 0.5).
+    raw = handmade_raw(train_y=[0, 1, 0, 1], test_y=[0, 0, 0, 1], shape=(4,))
+    tasks = [class_task("eval", [0, 1], raw)]
+    accuracies = {}
+    for balanced in (False, True):
+        path = tmp_path / f"balanced_{balanced}.h5"
+        write_stream(path, StreamHeader("handmade", 0, "split", 2, {}, balanced_accuracy=balanced), raw, tasks)
+        stream = load_stream(path)
+        model, method = make_method(stream, "van", {"lr": 0.1})
+        with torch.no_grad():
+            model.layers[-1].bias.copy_(torch.tensor([100.0, -100.0]))
+        accuracies[balanced] = accuracy(method, stream.tasks[0], batch_size=3)
+    assert accuracies == {False: 0.75, True: 0.5}
+
+
+def test_run_records_the_inputs_of_the_memory_formulas(permuted_stream):
+    record = train_run(permuted_stream, "van", {"lr": 0.1}, SMALL_MLP, 10, TrainSettings(), seed=3, log=lambda _: None)
+    assert record.n_parameters == (64 * 32 + 32) + (32 * 10 + 10)  # P of the 64-32-10 MLP
+    assert record.hidden_units == 32  # H: the one hidden layer's width

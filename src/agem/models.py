@@ -43,6 +43,31 @@ NETWORKS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def hidden_units(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """H of the paper's memory formulas (Table 7): activations per example of the hidden layers.
+
+    Counted as the output sizes of every linear or convolutional layer but the last one, on one
+    forward pass of a single zero input.
+    """
+    sizes: list[int] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out: sizes.append(out[0].numel()))
+        for module in model.modules()
+        if isinstance(module, (nn.Linear, nn.Conv2d))
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return sum(sizes[:-1])
+
+
 def build_network(spec: dict, input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
     options = {key: value for key, value in spec.items() if key != "type"}
     kind = spec.get("type")

@@ -17,7 +17,9 @@ attributes
     ``memory_bytes`` (int, peak bytes of model parameters + gradients + method state such as
     the episodic memory), ``diverged`` (bool), ``diverged_step`` (int, -1 if not diverged),
     ``config`` (JSON: the resolved settings of the job), ``versions`` (JSON: package versions
-    and git commit).
+    and git commit), ``n_parameters`` (P, trainable parameters of the network at the start) and
+    ``hidden_units`` (H, activations per example of the hidden layers): the inputs of the
+    paper's memory formulas (Table 7).
 
 Accuracies are fractions in [0, 1]; T is the number of tasks trained on (17 evaluation tasks on
 the paper's benchmarks).
@@ -57,6 +59,8 @@ class RunRecord:
     diverged_step: int = -1
     acc_curve: np.ndarray | None = None
     curve_step: np.ndarray | None = None
+    n_parameters: int = 0
+    hidden_units: int = 0
 
     @property
     def n_tasks(self) -> int:
@@ -85,6 +89,8 @@ def write_run(path: str | Path, record: RunRecord) -> None:
             f.attrs["diverged_step"] = int(record.diverged_step)
             f.attrs["config"] = json.dumps(record.config, sort_keys=True)
             f.attrs["versions"] = json.dumps(record.versions, sort_keys=True)
+            f.attrs["n_parameters"] = int(record.n_parameters)
+            f.attrs["hidden_units"] = int(record.hidden_units)
             f.create_dataset("acc_final", data=np.asarray(record.acc_final, dtype=np.float64))
             f.create_dataset("acc_lca", data=np.asarray(record.acc_lca, dtype=np.float64))
             f.create_dataset("violations", data=np.asarray(record.violations, dtype=np.int64))
@@ -128,4 +134,6 @@ def read_run(path: str | Path) -> RunRecord:
             diverged_step=int(f.attrs.get("diverged_step", -1)),
             acc_curve=f["acc_curve"][()] if "acc_curve" in f else None,
             curve_step=f["curve_step"][()] if "curve_step" in f else None,
+            n_parameters=int(f.attrs.get("n_parameters", 0)),
+            hidden_units=int(f.attrs.get("hidden_units", 0)),
         )

@@ -12,7 +12,9 @@ file attributes
     class order); ``layout`` ("permuted" | "split"); ``n_tasks``; ``n_cv_tasks`` (the first
     tasks, used only for hyper-parameter search, paper §2); ``n_outputs`` (width of the output
     layer); ``input_shape``; ``pixel_scale`` (inputs are ``x / pixel_scale - mean``);
-    ``params`` (JSON of the creation parameters); ``created_by`` (package version).
+    ``params`` (JSON of the creation parameters); ``created_by`` (package version);
+    ``balanced_accuracy`` (optional, default false: test accuracy is the mean of per-class
+    accuracies, as on Split AWA).
 ``base/``
     ``train_x``, ``test_x`` uint8 [N, *input_shape]; ``train_y``, ``test_y`` int64 [N];
     optional ``mean`` float32 [*input_shape], subtracted after scaling (Split CIFAR's mean image).
@@ -82,6 +84,7 @@ class StreamHeader:
     layout: str
     n_outputs: int
     params: dict = field(default_factory=dict)
+    balanced_accuracy: bool = False
 
 
 def write_stream(path: str | Path, header: StreamHeader, raw: RawImages, tasks: Sequence[TaskSpec]) -> None:
@@ -102,6 +105,7 @@ def write_stream(path: str | Path, header: StreamHeader, raw: RawImages, tasks: 
             f.attrs["input_shape"] = np.asarray(raw.train_x.shape[1:], dtype=np.int64)
             f.attrs["pixel_scale"] = float(raw.pixel_scale)
             f.attrs["params"] = json.dumps(header.params, sort_keys=True)
+            f.attrs["balanced_accuracy"] = bool(header.balanced_accuracy)
             f.attrs["created_by"] = f"agem-repro {__version__}"
             base = f.create_group("base")
             for name in ("train_x", "test_x"):
@@ -291,6 +295,7 @@ class TaskStream:
         self.base_x = {"train": torch.as_tensor(raw.train_x, device=self.device), "test": torch.as_tensor(raw.test_x, device=self.device)}
         self.base_y = {"train": torch.as_tensor(raw.train_y, device=self.device), "test": torch.as_tensor(raw.test_y, device=self.device)}
         self.pixel_scale = raw.pixel_scale
+        self.balanced_accuracy = bool(stream_file.attrs.get("balanced_accuracy", False))
         self.mean = None if raw.mean is None else torch.as_tensor(raw.mean, device=self.device)
         self.tasks = [Task(self, k, spec) for k, spec in enumerate(stream_file.tasks)]
         self.output_masks = self._output_masks()

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from agem.methods import METHODS, Batch, ContinualMethod, make_hyperparameters
-from agem.methods.base import mask_logits
-from agem.models import build_network
+from agem.models import build_network, hidden_units
 from agem.runfile import RunRecord
 from agem.streams import Task, TaskStream
 
@@ -45,16 +44,25 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, stream: TaskStream, task: Task, batch_size: int) -> float:
-    """Test accuracy on ``task``, predictions restricted to the task's classes (multi-head)."""
+def accuracy(method: ContinualMethod, task: Task, batch_size: int) -> float:
+    """Test accuracy on ``task`` of the method's predictions (restricted to the task's classes).
+
+    On streams marked ``balanced_accuracy`` (Split AWA) it is the mean of per-class accuracies.
+    """
+    model, stream = method.model, method.stream
     was_training = model.training
     model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=stream.device)
+    hits = torch.zeros(stream.n_outputs, dtype=torch.long, device=stream.device)
+    counts = torch.zeros_like(hits)
     for x, y in task.test_batches(batch_size):
-        ids = torch.full_like(y, task.index)
-        correct += (mask_logits(model(x), stream.output_masks, ids).argmax(1) == y).sum()
+        predicted = method.predict(x, torch.full_like(y, task.index)).argmax(1)
+        hits += torch.bincount(y[predicted == y], minlength=stream.n_outputs)
+        counts += torch.bincount(y, minlength=stream.n_outputs)
     model.train(was_training)
-    return correct.item() / task.n_test
+    if stream.balanced_accuracy:
+        present = counts > 0
+        return float((hits[present].double() / counts[present]).mean())
+    return hits.sum().item() / task.n_test
 
 
 class Clock:
@@ -163,6 +171,8 @@ def train_run(
     torch.manual_seed(int(init_seed))
     model = build_network(network, stream.input_shape, stream.n_outputs).to(device)
     model.train()
+    n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_hidden = hidden_units(model, stream.input_shape)
     shuffle_generator = torch.Generator().manual_seed(int(shuffle_seed))
     method: ContinualMethod = method_cls(
         model, stream, make_hyperparameters(method_name, hparams), memory_per_task, torch.Generator().manual_seed(int(method_seed))
@@ -178,7 +188,7 @@ def train_run(
     label = f"[{stream.benchmark}/{method_name}/seed{seed}]"
 
     def evaluate(task: Task) -> float:
-        return accuracy(model, stream, task, settings.eval_batch_size)
+        return accuracy(method, task, settings.eval_batch_size)
 
     def evaluate_row(k: int) -> np.ndarray:
         upto = n_tasks if settings.evaluate_future_tasks else k + 1
@@ -190,7 +200,7 @@ def train_run(
         phases = [(k, [t], _task_batches(t, settings.batch_size, settings.epochs, shuffle_generator)) for k, t in enumerate(tasks)]
     track_lca = not method_cls.joint_training
 
-    log(f"{label} training {n_tasks} tasks on {device}, {sum(p.numel() for p in model.parameters()):,} parameters")
+    log(f"{label} training {n_tasks} tasks on {device}, {n_parameters:,} parameters")
     try:
         for k, phase_tasks, batches in phases:
             current = phase_tasks[-1]
@@ -252,4 +262,6 @@ def train_run(
         diverged_step=diverged_step,
         acc_curve=np.array(curve) if curve else None,
         curve_step=np.array(curve_step) if curve else None,
+        n_parameters=n_parameters,
+        hidden_units=n_hidden,
     )

@@ -82,6 +82,14 @@ class ContinualMethod:
     def end_task(self, task: Task) -> None:
         pass
 
+    def predict(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Class scores for evaluation, restricted to each example's task (argmax = prediction).
+
+        Called under ``torch.no_grad`` with the model in eval mode. Methods with their own
+        classifier (iCaRL's nearest mean of exemplars) or routing (PROG-NN's columns) override it.
+        """
+        return mask_logits(self.model(x), self.stream.output_masks, task_ids)
+
     def state_bytes(self) -> int:
         """Bytes of everything the method keeps beyond the model (gradients, memory, …)."""
         return self.flat.nbytes
