@@ -315,3 +315,16 @@ def test_run_records_the_inputs_of_the_memory_formulas(permuted_stream):
     record = train_run(permuted_stream, "van", {"lr": 0.1}, SMALL_MLP, 10, TrainSettings(), seed=3, log=lambda _: None)
     assert record.n_parameters == (64 * 32 + 32) + (32 * 10 + 10)  # P of the 64-32-10 MLP
     assert record.hidden_units == 32  # H: the one hidden layer's width
+
+
+def test_memory_accuracy_is_recorded_for_rehearsal_methods(permuted_stream):
+    settings = TrainSettings()
+    agem = train_run(permuted_stream, "agem", {"lr": 0.1}, SMALL_MLP, 30, settings, seed=3, log=lambda _: None)
+    van = train_run(permuted_stream, "van", {"lr": 0.1}, SMALL_MLP, 30, settings, seed=3, log=lambda _: None)
+    assert van.acc_memory is None
+    n = agem.n_tasks
+    lower = np.tril(np.ones((n, n), dtype=bool))
+    assert np.all(np.isfinite(agem.acc_memory[lower])) and np.all(np.isnan(agem.acc_memory[~lower]))
+    # Memory examples are training examples of the task just learnt: the network fits them
+    # at least as well as chance (10 classes) right after the task.
+    assert np.all(np.diag(agem.acc_memory) > 0.1)

@@ -9,6 +9,8 @@ datasets
                     update on task k), the input of Z_b and LCA (paper §3, Eq. 5).
     ``violations``  int64   [T]     steps of task k whose gradient violated a constraint
                     (A-GEM: gᵀg_ref < 0; GEM: any gᵀg_k < 0); zeros for methods without any.
+    ``acc_memory``  float64 [T, T]  optional (methods with an episodic memory): row k, accuracy on
+                    the memory of every stored task j after task k (paper Table 2).
     ``acc_curve``   float64 [N, T]  optional, dense evaluation schedule (``curve_every``);
     ``curve_step``  int64   [N, 2]  (task, batch) of each ``acc_curve`` row.
 attributes
@@ -59,6 +61,7 @@ class RunRecord:
     diverged_step: int = -1
     acc_curve: np.ndarray | None = None
     curve_step: np.ndarray | None = None
+    acc_memory: np.ndarray | None = None
     n_parameters: int = 0
     hidden_units: int = 0
 
@@ -94,6 +97,8 @@ def write_run(path: str | Path, record: RunRecord) -> None:
             f.create_dataset("acc_final", data=np.asarray(record.acc_final, dtype=np.float64))
             f.create_dataset("acc_lca", data=np.asarray(record.acc_lca, dtype=np.float64))
             f.create_dataset("violations", data=np.asarray(record.violations, dtype=np.int64))
+            if record.acc_memory is not None:
+                f.create_dataset("acc_memory", data=np.asarray(record.acc_memory, dtype=np.float64))
             if record.acc_curve is not None:
                 f.create_dataset("acc_curve", data=np.asarray(record.acc_curve, dtype=np.float64))
                 f.create_dataset("curve_step", data=np.asarray(record.curve_step, dtype=np.int64))
@@ -134,6 +139,7 @@ def read_run(path: str | Path) -> RunRecord:
             diverged_step=int(f.attrs.get("diverged_step", -1)),
             acc_curve=f["acc_curve"][()] if "acc_curve" in f else None,
             curve_step=f["curve_step"][()] if "curve_step" in f else None,
+            acc_memory=f["acc_memory"][()] if "acc_memory" in f else None,
             n_parameters=int(f.attrs.get("n_parameters", 0)),
             hidden_units=int(f.attrs.get("hidden_units", 0)),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +44,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def accuracy(method: ContinualMethod, task: Task, batch_size: int) -> float:
-    """Test accuracy on ``task`` of the method's predictions (restricted to the task's classes).
+def accuracy_of(method: ContinualMethod, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> float:
+    """Accuracy of the method's predictions on (x, y, task_ids) batches.
 
     On streams marked ``balanced_accuracy`` (Split AWA) it is the mean of per-class accuracies.
     """
@@ -54,15 +54,20 @@ def accuracy(method: ContinualMethod, task: Task, batch_size: int) -> float:
     model.eval()
     hits = torch.zeros(stream.n_outputs, dtype=torch.long, device=stream.device)
     counts = torch.zeros_like(hits)
-    for x, y in task.test_batches(batch_size):
-        predicted = method.predict(x, torch.full_like(y, task.index)).argmax(1)
+    for x, y, task_ids in batches:
+        predicted = method.predict(x, task_ids).argmax(1)
         hits += torch.bincount(y[predicted == y], minlength=stream.n_outputs)
         counts += torch.bincount(y, minlength=stream.n_outputs)
     model.train(was_training)
     if stream.balanced_accuracy:
         present = counts > 0
         return float((hits[present].double() / counts[present]).mean())
-    return hits.sum().item() / task.n_test
+    return hits.sum().item() / max(counts.sum().item(), 1)
+
+
+def accuracy(method: ContinualMethod, task: Task, batch_size: int) -> float:
+    """Test accuracy on ``task``, predictions restricted to the task's classes (multi-head)."""
+    return accuracy_of(method, ((x, y, torch.full_like(y, task.index)) for x, y in task.test_batches(batch_size)))
 
 
 class Clock:
@@ -180,6 +185,7 @@ def train_run(
 
     acc_final = np.full((n_tasks, n_tasks), np.nan)
     acc_lca = np.full((n_tasks, settings.lca_batches + 1), np.nan)
+    acc_memory = np.full((n_tasks, n_tasks), np.nan)
     curve, curve_step = [], []
     clock = Clock(device)
     watch = LossWatch(device)
@@ -237,6 +243,11 @@ def train_run(
             for task in phase_tasks:
                 method.end_task(task)
             acc_final[k] = evaluate_row(k)
+            memory = getattr(method, "memory", None)
+            if memory is not None:
+                # Accuracy on each stored task's episodic memory (paper Table 2: GEM vs A-GEM).
+                for j, stored in enumerate(memory.per_task()):
+                    acc_memory[k, j] = accuracy_of(method, [stored])
             seconds = clock.total - task_clock_start
             log(
                 f"{label} task {k + 1}/{n_tasks} done: {task_steps} steps in {seconds:.1f}s "
@@ -262,6 +273,7 @@ def train_run(
         diverged_step=diverged_step,
         acc_curve=np.array(curve) if curve else None,
         curve_step=np.array(curve_step) if curve else None,
+        acc_memory=acc_memory if not np.all(np.isnan(acc_memory)) else None,
         n_parameters=n_parameters,
         hidden_units=n_hidden,
     )
