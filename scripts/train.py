@@ -15,9 +15,10 @@ def main() -> None:
     parser.add_argument("--settings", required=True, help="job settings as JSON (agem.config.job_settings)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and BLAS")
     parser.add_argument("--out", required=True, help="output run file .h5")
+    parser.add_argument("--checkpoint", help="checkpoint file: saved at every task boundary, resumed from if present")
     args = parser.parse_args()
     try:
-        run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out)
+        run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out, args.checkpoint)
     except (ValueError, RuntimeError, OSError) as exc:
         sys.exit(f"error: {exc}")
 

@@ -39,7 +39,7 @@ from agem.memory import EpisodicMemory
 from agem.methods import METHODS, Batch, ContinualMethod, make_hyperparameters
 from agem.models import build_network
 from agem.streams import RawImages, StreamFile, TaskStream
-from agem.training import resolve_device
+from agem.devices import resolve_device
 
 N_INPUTS, N_CLASSES = 784, 10
 NETWORK = {"type": "mlp", "hidden": [256, 256]}

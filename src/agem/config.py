@@ -71,8 +71,8 @@ def check_config(config: dict) -> None:
 def stream_spec(config: dict, dataset: str) -> dict:
     """What a stream is built from: changing it rebuilds the stream (and retrains)."""
     spec = dict(config["benchmarks"][dataset])
-    spec.pop("memory_per_task", None)
-    spec.pop("network", None)
+    for training_only in ("memory_per_task", "network", "resources"):
+        spec.pop(training_only, None)
     return spec
 
 
@@ -85,7 +85,8 @@ def job_settings(config: dict, dataset: str, method: str) -> dict:
         "hparams": config["hparams"][dataset][method],
         "network": spec["network"],
         "memory_per_task": spec["memory_per_task"],
-        "training": config.get("training", {}),
+        # Whether to checkpoint is the workflow's business, not a result's: toggling it must not retrain.
+        "training": {k: v for k, v in config.get("training", {}).items() if k != "checkpoint"},
         "device": config.get("device", "auto"),
     }
 

@@ -16,7 +16,8 @@ from threadpoolctl import threadpool_limits
 from agem import __version__
 from agem.runfile import write_run
 from agem.streams import load_stream
-from agem.training import TrainSettings, resolve_device, train_run
+from agem.devices import resolve_device
+from agem.training import TrainSettings, train_run
 
 
 def git_commit(folder: Path) -> str:
@@ -40,7 +41,7 @@ def versions(device: torch.device) -> dict:
     }
 
 
-def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str) -> None:
+def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str, checkpoint: str | None = None) -> None:
     torch.set_num_threads(threads)
     device = resolve_device(settings.get("device", "auto"))
     # Idle BLAS threads left spinning after a NumPy/SciPy call slowed torch 2.5× in a GEM
@@ -56,9 +57,12 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str)
             TrainSettings(**settings.get("training", {})),
             seed,
             log=lambda line: print(line, file=sys.stdout, flush=True),
+            checkpoint=checkpoint,
         )
     record.dataset = settings.get("dataset", record.dataset)
     record.config = {**settings, "seed": seed, "stream": str(stream_path), "threads": threads}
     record.versions = versions(device)
     write_run(out, record)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)  # the run file now holds everything
     print(f"wrote {out}: train {record.train_seconds:.1f}s, memory {record.memory_bytes:,} bytes" + (", DIVERGED" if record.diverged else ""))

@@ -8,16 +8,20 @@ evaluation is excluded from ``train_seconds``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from agem.methods import METHODS, Batch, ContinualMethod, make_hyperparameters
 from agem.models import build_network, hidden_units
+from agem.atomic import atomic_output
 from agem.runfile import RunRecord
 from agem.streams import Task, TaskStream
 
@@ -32,15 +36,7 @@ class TrainSettings:
     tasks: str = "eval"
     eval_batch_size: int = 2048
     progress_seconds: float = 30.0
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was requested but CUDA is not available; use device: auto or cpu")
-    return device
+    checkpoint: bool = True  # read by the workflow: save the run's state at every task boundary
 
 
 @torch.no_grad()
@@ -152,6 +148,58 @@ def _joint_batches(tasks: list[Task], batch_size: int, epochs: int, generator: t
             yield Batch(torch.cat([p[0] for p in pieces]), y, ids)
 
 
+@dataclass
+class RunState:
+    """What a run has produced so far; with the method, all it needs to go on after a task."""
+
+    acc_final: np.ndarray
+    acc_lca: np.ndarray
+    acc_memory: np.ndarray
+    curve: list = field(default_factory=list)
+    curve_step: list = field(default_factory=list)
+    step: int = 0
+    next_phase: int = 0
+    train_seconds: float = 0.0
+
+
+CHECKPOINT_FORMAT = 1
+
+
+def run_fingerprint(stream: TaskStream, method_name: str, hparams: dict, network: dict, memory_per_task: int, settings: TrainSettings, seed: int) -> str:
+    """Identifies a run's inputs, so that a checkpoint is only resumed by the same run."""
+    relevant = {k: v for k, v in asdict(settings).items() if k not in ("progress_seconds", "eval_batch_size")}
+    attrs = stream.file.attrs
+    identity = [method_name, hparams, network, memory_per_task, relevant, seed,
+                str(attrs.get("source_sha256", "")), int(attrs["seed"]), str(attrs.get("params", ""))]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def save_checkpoint(path: Path, fingerprint: str, state: RunState, method: ContinualMethod, shuffle_generator: torch.Generator) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(
+            {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "state": state, "method": method,
+             "shuffle_generator": shuffle_generator.get_state()},
+            tmp,
+        )
+
+
+def load_checkpoint(path: Path, fingerprint: str, stream: TaskStream, log: Callable[[str], None]) -> tuple[RunState, ContinualMethod, torch.Tensor] | None:
+    """The checkpoint's (state, method, shuffle-generator state), or None to start afresh."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location=stream.device, weights_only=False)
+    except Exception as exc:  # a checkpoint cut short by a kill is only a lost shortcut
+        log(f"ignoring unreadable checkpoint {path} ({exc}); starting from the first task")
+        return None
+    if saved.get("format") != CHECKPOINT_FORMAT or saved.get("fingerprint") != fingerprint:
+        log(f"ignoring checkpoint {path}: it belongs to another configuration; starting from the first task")
+        return None
+    method = saved["method"]
+    method.attach(stream)
+    return saved["state"], method, saved["shuffle_generator"]
+
+
 def train_run(
     stream: TaskStream,
     method_name: str,
@@ -161,8 +209,15 @@ def train_run(
     settings: TrainSettings,
     seed: int,
     log: Callable[[str], None] = print,
+    checkpoint: str | Path | None = None,
 ) -> RunRecord:
-    """Train ``method_name`` on the stream's ``settings.tasks`` tasks and return the raw results."""
+    """Train ``method_name`` on the stream's ``settings.tasks`` tasks and return the raw results.
+
+    With ``checkpoint``, the run's whole state is saved there at every task boundary, and a run
+    that finds a checkpoint of the same inputs resumes after its last finished task, giving
+    the same results as an uninterrupted run (a preempted or requeued cluster job loses at most
+    one task of work).
+    """
     if method_name not in METHODS:
         raise ValueError(f"unknown method {method_name!r}; registered methods: {sorted(METHODS)}")
     method_cls = METHODS[method_name]
@@ -183,15 +238,24 @@ def train_run(
         model, stream, make_hyperparameters(method_name, hparams), memory_per_task, torch.Generator().manual_seed(int(method_seed))
     )
 
-    acc_final = np.full((n_tasks, n_tasks), np.nan)
-    acc_lca = np.full((n_tasks, settings.lca_batches + 1), np.nan)
-    acc_memory = np.full((n_tasks, n_tasks), np.nan)
-    curve, curve_step = [], []
-    clock = Clock(device)
-    watch = LossWatch(device)
-    step = 0
-    diverged_step = -1
+    state = RunState(
+        acc_final=np.full((n_tasks, n_tasks), np.nan),
+        acc_lca=np.full((n_tasks, settings.lca_batches + 1), np.nan),
+        acc_memory=np.full((n_tasks, n_tasks), np.nan),
+    )
     label = f"[{stream.benchmark}/{method_name}/seed{seed}]"
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    fingerprint = run_fingerprint(stream, method_name, hparams, network, memory_per_task, settings, seed)
+    resumed = load_checkpoint(checkpoint, fingerprint, stream, log) if checkpoint is not None else None
+    if resumed is not None:
+        state, method, generator_state = resumed
+        model = method.model
+        shuffle_generator.set_state(generator_state)
+    acc_final, acc_lca, acc_memory = state.acc_final, state.acc_lca, state.acc_memory
+    clock = Clock(device)
+    clock.total = state.train_seconds
+    watch = LossWatch(device)
+    diverged_step = -1
 
     def evaluate(task: Task) -> float:
         return accuracy(method, task, settings.eval_batch_size)
@@ -207,8 +271,11 @@ def train_run(
     track_lca = not method_cls.joint_training
 
     log(f"{label} training {n_tasks} tasks on {device}, {n_parameters:,} parameters")
+    if resumed is not None:
+        log(f"{label} resuming from checkpoint {checkpoint}: {state.next_phase} of {len(phases)} training phases done")
     try:
-        for k, phase_tasks, batches in phases:
+        for phase_index in range(state.next_phase, len(phases)):
+            k, phase_tasks, batches = phases[phase_index]
             current = phase_tasks[-1]
             for task in phase_tasks:
                 method.begin_task(task)
@@ -217,8 +284,8 @@ def train_run(
             task_steps, task_clock_start, last_report = 0, clock.total, time.monotonic()
             clock.resume()
             for batch in batches:
-                watch.record(method.observe(batch), step)
-                step += 1
+                watch.record(method.observe(batch), state.step)
+                state.step += 1
                 task_steps += 1
                 lca_due = track_lca and task_steps <= settings.lca_batches
                 curve_due = settings.curve_every > 0 and task_steps % settings.curve_every == 0
@@ -228,8 +295,8 @@ def train_run(
                     if lca_due:
                         acc_lca[k, task_steps] = evaluate(current)
                     if curve_due:
-                        curve.append(evaluate_row(k))
-                        curve_step.append((k, task_steps))
+                        state.curve.append(evaluate_row(k))
+                        state.curve_step.append((k, task_steps))
                     clock.resume()
                 if time.monotonic() - last_report > settings.progress_seconds:
                     clock.pause()
@@ -248,6 +315,9 @@ def train_run(
                 # Accuracy on each stored task's episodic memory (paper Table 2: GEM vs A-GEM).
                 for j, stored in enumerate(memory.per_task()):
                     acc_memory[k, j] = accuracy_of(method, [stored])
+            if checkpoint is not None:
+                state.next_phase, state.train_seconds = phase_index + 1, clock.total
+                save_checkpoint(checkpoint, fingerprint, state, method, shuffle_generator)
             seconds = clock.total - task_clock_start
             log(
                 f"{label} task {k + 1}/{n_tasks} done: {task_steps} steps in {seconds:.1f}s "
@@ -271,8 +341,8 @@ def train_run(
         memory_bytes=method.state_bytes() + buffers,
         diverged=diverged_step >= 0,
         diverged_step=diverged_step,
-        acc_curve=np.array(curve) if curve else None,
-        curve_step=np.array(curve_step) if curve else None,
+        acc_curve=np.array(state.curve) if state.curve else None,
+        curve_step=np.array(state.curve_step) if state.curve else None,
         acc_memory=acc_memory if not np.all(np.isnan(acc_memory)) else None,
         n_parameters=n_parameters,
         hidden_units=n_hidden,

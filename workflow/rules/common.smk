@@ -23,3 +23,14 @@ def run_files(wildcards=None):
         method=config["methods"],
         seed=config["seeds"],
     )
+
+
+def benchmark_resources(wildcards) -> dict:
+    return config["benchmarks"][wildcards.dataset]["resources"]
+
+
+def checkpoint_argument(wildcards) -> str:
+    """Training jobs save their state at every task boundary; a rerun resumes from it."""
+    if not config["training"]["checkpoint"]:
+        return ""
+    return f"--checkpoint {RESULTS}/checkpoints/{wildcards.dataset}/{wildcards.method}/seed{wildcards.seed}.pt"

@@ -4,6 +4,9 @@ rule build_stream:
         f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
     params:
         spec=lambda wildcards: to_json(stream_spec(config, wildcards.dataset)),
+    resources:
+        mem_mb=lambda wildcards: benchmark_resources(wildcards)["stream_mem_mb"],
+        runtime=lambda wildcards, attempt: benchmark_resources(wildcards)["stream_runtime"] * attempt,
     log:
         f"{RESULTS}/logs/streams/{{dataset}}/seed{{seed}}.log",
     shell:

@@ -6,9 +6,14 @@ rule train:
         f"{RESULTS}/runs/{{dataset}}/{{method}}/seed{{seed}}.h5",
     params:
         settings=lambda wildcards: to_json(job_settings(config, wildcards.dataset, wildcards.method)),
+        checkpoint=checkpoint_argument,
     threads: config["train_threads"]
+    resources:
+        gpu=lambda wildcards: int(benchmark_resources(wildcards)["gpu"]),
+        mem_mb=lambda wildcards: benchmark_resources(wildcards)["train_mem_mb"],
+        runtime=lambda wildcards, attempt: benchmark_resources(wildcards)["train_runtime"] * attempt,
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{method}}/seed{{seed}}.log",
     shell:
         "{PYTHON} {SCRIPTS}/train.py --stream {input.stream} --seed {wildcards.seed} "
-        "--settings {params.settings:q} --threads {threads} --out {output} > {log} 2>&1"
+        "--settings {params.settings:q} --threads {threads} --out {output} {params.checkpoint} > {log} 2>&1"

@@ -63,6 +63,20 @@ class ContinualMethod:
         self.violations: dict[int, int] = {}  # stream task index -> steps that violated a constraint
         self.current_task: Task | None = None
 
+    # --- checkpointing: a method is pickled whole, without the stream it trains on ------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["stream"] = None
+        state["current_task"] = None if self.current_task is None else self.current_task.index
+        return state
+
+    def attach(self, stream: TaskStream) -> None:
+        """Reconnect an unpickled method to its stream (methods keep no other stream references)."""
+        self.stream = stream
+        if self.current_task is not None:
+            self.current_task = stream.tasks[self.current_task]
+        self.flat.bind(0)
+
     def gradient_rows(self) -> int:
         """How many flat gradient vectors the method keeps side by side (1: just g)."""
         return 1

@@ -1,0 +1,25 @@
+"""GPU checks (agem.gpu_check): on CUDA when present; their plumbing is exercised on the CPU."""
+
+import pytest
+import torch
+
+from agem.gpu_check import AGEM_TOLERANCE, report, run_checks
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+def test_agem_and_gem_on_cuda_match_the_cpu():
+    result = run_checks(torch.device("cuda"), n_tasks=3, n_train=2000)
+    assert result.errors["agem_projection"] < AGEM_TOLERANCE
+    assert result.errors["agem_step_parameters"] < AGEM_TOLERANCE
+    assert result.errors["gem_projection_16_tasks"] < 1e-4
+    assert result.timing["steps"] == 3 * 200
+
+
+def test_the_check_itself_on_the_cpu_finds_no_difference():
+    # CPU against CPU must agree to the last bit; anything else would be a bug in the check.
+    result = run_checks(torch.device("cpu"), n_tasks=2, n_train=100)
+    assert result.errors == {"agem_projection": 0.0, "gem_projection_16_tasks": 0.0, "agem_step_parameters": 0.0}
+    assert result.passed and "PASS" in report(result)
+    assert result.timing["steps"] == 2 * 10 and result.timing["train_seconds"] > 0
