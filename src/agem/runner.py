@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def versions(device: torch.device) -> dict:
         "h5py": h5py.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "git_commit": git_commit(Path(__file__).resolve().parent),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),  # empty outside SLURM
+        "host": platform.node(),
     }
 
 
