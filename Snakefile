@@ -23,6 +23,7 @@ check_config(config)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/streams.smk"
+include: "workflow/rules/cv.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 

@@ -16,9 +16,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and BLAS")
     parser.add_argument("--out", required=True, help="output run file .h5")
     parser.add_argument("--checkpoint", help="checkpoint file: saved at every task boundary, resumed from if present")
+    parser.add_argument("--hparams-file", help="hyper-parameters chosen by cross-validation (rule cv_select), replacing the settings' ones")
     args = parser.parse_args()
     try:
-        run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out, args.checkpoint)
+        run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out, args.checkpoint, args.hparams_file)
     except (ValueError, RuntimeError, OSError) as exc:
         sys.exit(f"error: {exc}")
 

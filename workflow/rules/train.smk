@@ -2,18 +2,18 @@ rule train:
     """One pass over the stream's evaluation tasks with one method and one seed (paper Alg. 1)."""
     input:
         stream=f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
+        hparams=selected_hparams,
     output:
         f"{RESULTS}/runs/{{dataset}}/{{method}}/seed{{seed}}.h5",
     params:
         settings=lambda wildcards: to_json(job_settings(config, wildcards.dataset, wildcards.method)),
         checkpoint=checkpoint_argument,
+        hparams_file=hparams_file_argument,
     threads: config["train_threads"]
     resources:
-        gpu=lambda wildcards: int(benchmark_resources(wildcards)["gpu"]),
-        mem_mb=lambda wildcards: benchmark_resources(wildcards)["train_mem_mb"],
-        runtime=lambda wildcards, attempt: benchmark_resources(wildcards)["train_runtime"] * attempt,
+        **TRAIN_RESOURCES,
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{method}}/seed{{seed}}.log",
     shell:
         "{PYTHON} {SCRIPTS}/train.py --stream {input.stream} --seed {wildcards.seed} "
-        "--settings {params.settings:q} --threads {threads} --out {output} {params.checkpoint} > {log} 2>&1"
+        "--settings {params.settings:q} --threads {threads} --out {output} {params.checkpoint} {params.hparams_file} > {log} 2>&1"
