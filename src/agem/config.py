@@ -66,6 +66,13 @@ def check_config(config: dict) -> None:
                 make_hyperparameters(method, values)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"hparams.{dataset}.{method}: {exc}") from exc
+    if config.get("hparam_selection") == "cross_validate":
+        for dataset in config["datasets"]:
+            if config["benchmarks"][dataset].get("n_cv_tasks", 0) < 1:
+                raise ConfigError(
+                    f"hparam_selection: cross_validate needs CV tasks, but benchmarks.{dataset}.n_cv_tasks is 0; "
+                    "give it n_cv_tasks (the paper: 3) or use hparam_selection: paper"
+                )
 
 
 def stream_spec(config: dict, dataset: str) -> dict:
@@ -76,17 +83,24 @@ def stream_spec(config: dict, dataset: str) -> dict:
     return spec
 
 
-def job_settings(config: dict, dataset: str, method: str) -> dict:
-    """Everything one training job needs besides its stream and seed, JSON-serialisable."""
+def job_settings(config: dict, dataset: str, method: str, hparams: dict | None = None, tasks: str | None = None) -> dict:
+    """Everything one training job needs besides its stream and seed, JSON-serialisable.
+
+    ``hparams`` and ``tasks`` override the config's (a cross-validation grid point trains the
+    given hyper-parameters on the CV tasks).
+    """
     spec = config["benchmarks"][dataset]
+    # Whether to checkpoint is the workflow's business, not a result's: toggling it must not retrain.
+    training = {k: v for k, v in config.get("training", {}).items() if k != "checkpoint"}
+    if tasks is not None:
+        training["tasks"] = tasks
     return {
         "dataset": dataset,
         "method": method,
-        "hparams": config["hparams"][dataset][method],
+        "hparams": config["hparams"][dataset][method] if hparams is None else hparams,
         "network": spec["network"],
         "memory_per_task": spec["memory_per_task"],
-        # Whether to checkpoint is the workflow's business, not a result's: toggling it must not retrain.
-        "training": {k: v for k, v in config.get("training", {}).items() if k != "checkpoint"},
+        "training": training,
         "device": config.get("device", "auto"),
     }
 

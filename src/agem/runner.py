@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from agem import __version__
 from agem.runfile import write_run
 from agem.streams import load_stream
+from agem.cv import read_selected_hparams
 from agem.devices import resolve_device
 from agem.training import TrainSettings, train_run
 
@@ -44,7 +45,9 @@ def versions(device: torch.device) -> dict:
     }
 
 
-def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str, checkpoint: str | None = None) -> None:
+def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str, checkpoint: str | None = None, hparams_file: str | None = None) -> None:
+    if hparams_file is not None:  # chosen by cross-validation (agem.cv) instead of the config's values
+        settings = {**settings, "hparams": read_selected_hparams(hparams_file), "hparams_file": str(hparams_file)}
     torch.set_num_threads(threads)
     device = resolve_device(settings.get("device", "auto"))
     # Idle BLAS threads left spinning after a NumPy/SciPy call slowed torch 2.5× in a GEM
