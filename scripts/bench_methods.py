@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Speed benchmark (not a test): per-step cost of VAN, A-GEM and GEM against their bare passes.
+"""Speed benchmark (not a test): per-step cost of every method, relative to VAN's, and of A-GEM
+and GEM against their bare passes.
 
-Prints a table of ms/step and the ratios the project targets (agem-paper.md §10); see agem.bench.
+Prints a table of ms/step, each method's step cost / VAN's, and the ratios the project targets
+(agem-paper.md §10); see agem.bench.
 """
 
 import argparse

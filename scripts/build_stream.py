@@ -15,10 +15,11 @@ def main() -> None:
     parser.add_argument("--spec", required=True, help="the benchmark's config entry, as JSON")
     parser.add_argument("--seed", type=int, required=True, help="stream seed (permutations, class order)")
     parser.add_argument("--out", required=True, help="output .h5 path")
+    parser.add_argument("--images", default=None, help="the source's image file (rule build_images), for file-based sources")
     args = parser.parse_args()
     started = time.perf_counter()
     try:
-        build_stream(args.dataset, json.loads(args.spec), args.seed, args.out)
+        build_stream(args.dataset, json.loads(args.spec), args.seed, args.out, images=args.images)
     except (ValueError, OSError) as exc:
         sys.exit(f"error: building stream {args.dataset!r} (seed {args.seed}) failed: {exc}")
     print(f"wrote {args.out} in {time.perf_counter() - started:.2f}s")

@@ -1,11 +1,30 @@
 #!/usr/bin/env python
-"""Aggregate run files into the result tables (main.csv/.md/.tex and per-seed/per-task CSVs)."""
+"""Aggregate run files into result tables: the main table (main.csv/.md/.tex and the per-seed,
+per-task and per-β CSVs) and the paper's Tables 2–7 side by side with the published values."""
 
-from agem.tables import run_aggregation_cli, write_tables
+from collections.abc import Sequence
+from pathlib import Path
+
+from agem.paper import PAPER_RESULTS
+from agem.paper_tables import PAPER_TABLES, write_paper_tables
+from agem.tables import ablation_frame, load_runs, run_aggregation_cli, write_main_tables, write_text
+
+MAIN = "main"
+ABLATION = "ablation"  # results/tables/ablation_epochs.csv: the runs behind Figs. 7-8
+
+
+def write(run_paths: Sequence[str], out_dir: str, datasets: Sequence[str] | None, methods: Sequence[str] | None,
+          only: Sequence[str] = (MAIN,), paper: str | Path = PAPER_RESULTS) -> list[Path]:
+    records = load_runs(run_paths)
+    written = write_main_tables(records, out_dir, datasets, methods) if MAIN in only else []
+    if ABLATION in only:
+        written.append(write_text(Path(out_dir) / "ablation_epochs.csv", ablation_frame(records).to_csv(index=False)))
+    tables = [name for name in only if name not in (MAIN, ABLATION)]
+    return written + write_paper_tables(records, out_dir, tables, datasets, methods, paper)
 
 
 def main() -> None:
-    run_aggregation_cli(write_tables, __doc__, "results/tables")
+    run_aggregation_cli(write, __doc__, "results/tables", only=(MAIN, *PAPER_TABLES, ABLATION), paper=True)
 
 
 if __name__ == "__main__":

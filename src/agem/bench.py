@@ -1,4 +1,4 @@
-"""Per-step speed of VAN, A-GEM and GEM next to the forward/backward passes each cannot avoid.
+"""Per-step speed of every method, and of VAN, A-GEM and GEM next to the passes they cannot avoid.
 
 A speed benchmark, not a test: it builds a synthetic Permuted-MNIST-shaped stream in memory
 (random ``uint8`` images of 784 pixels, 10 classes, one pixel permutation per task), the paper's
@@ -14,6 +14,11 @@ The ratios it reports (targets from the project's engineering notes, agem-paper.
 
 * ``(A-GEM − VAN) / fwd/bwd(256)`` ≤ 1.1: A-GEM's extra cost is essentially one reference pass;
 * ``GEM / GEM floor`` ≤ 1.15: the QP, the flattening and the copies add under 15 %.
+
+Every other registered method (EWC, PI, MAS, RWALK, PROG-NN, S-GEM, iCaRL, MULTI-TASK) is timed
+the same way, with its default hyper-parameters, after ``t`` past tasks went through its
+``begin_task``/``end_task`` (no training steps: importances, columns, exemplars are built, their
+values do not change a step's cost), and every method's step is reported relative to VAN's.
 
 All cases are timed in interleaved rounds so that slow drifts of the machine (frequency,
 neighbours) spread over every case alike; each sample is one step, and the reported figure is
@@ -39,6 +44,7 @@ from agem.memory import EpisodicMemory
 from agem.methods import METHODS, Batch, ContinualMethod, make_hyperparameters
 from agem.models import build_network
 from agem.streams import RawImages, StreamFile, TaskStream
+from agem.tables import method_label
 from agem.devices import resolve_device
 
 N_INPUTS, N_CLASSES = 784, 10
@@ -46,6 +52,9 @@ NETWORK = {"type": "mlp", "hidden": [256, 256]}
 AGEM_TARGET = 1.1  # (A-GEM step − VAN step) / one fwd/bwd on the reference batch
 GEM_TARGET = 1.15  # GEM step / (fwd/bwd on the batch + t fwd/bwd on 250 memories)
 REF_POOL = 32  # distinct pre-gathered reference batches the floors cycle through
+# Methods whose cases (with their floors) build_cases sets up by name; every other registered
+# method gets a plain "step" case per number of past tasks.
+FLOORED_METHODS = ("van", "agem", "gem")
 
 
 @dataclass
@@ -201,14 +210,23 @@ def build_cases(settings: BenchSettings, device: torch.device) -> list[Case]:
         _floor_case("fwd/bwd batch 10", 0, floor_model, batches[0], []),
         _floor_case(f"fwd/bwd ref {settings.ref_batch_size}", 0, floor_model, None, [], refs),
         _floor_case(f"A-GEM floor (10 + {settings.ref_batch_size})", 0, floor_model, batches[0], [], refs),
-        _method_case("VAN step", "van", 0, stream, settings, device, batches[0]),
+        _method_case(step_case_name("van", 0), "van", 0, stream, settings, device, batches[0]),
     ]
     for t in past_list:
-        cases.append(_method_case(f"A-GEM step, t={t}", "agem", t, stream, settings, device, batches[t]))
+        cases.append(_method_case(step_case_name("agem", t), "agem", t, stream, settings, device, batches[t]))
     for t in past_list:
         cases.append(_floor_case(f"GEM floor, t={t} (10 + {t}x{settings.memory_per_task})", t, floor_model, batches[t], per_task[:t]))
-        cases.append(_method_case(f"GEM step, t={t}", "gem", t, stream, settings, device, batches[t]))
+        cases.append(_method_case(step_case_name("gem", t), "gem", t, stream, settings, device, batches[t]))
+    for name in sorted(set(METHODS) - set(FLOORED_METHODS)):
+        for t in past_list:
+            cases.append(_method_case(step_case_name(name, t), name, t, stream, settings, device, batches[t]))
     return cases
+
+
+def step_case_name(method: str, past_tasks: int) -> str:
+    if method == "van":
+        return "VAN step"
+    return f"{method_label(method)} step, t={past_tasks}"
 
 
 def _sync(device: torch.device) -> None:
@@ -238,13 +256,13 @@ def time_cases(cases: list[Case], settings: BenchSettings, device: torch.device)
 
 def summarise(results: list[CaseResult], settings: BenchSettings) -> dict:
     by_name = {r.name: r.median_ms for r in results}
-    van = by_name["VAN step"]
+    van = by_name[step_case_name("van", 0)]
     ref = by_name[f"fwd/bwd ref {settings.ref_batch_size}"]
     agem_floor = by_name[f"A-GEM floor (10 + {settings.ref_batch_size})"]
     rows = []
     for t in sorted(set(settings.past_tasks)):
-        agem = by_name[f"A-GEM step, t={t}"]
-        gem = by_name[f"GEM step, t={t}"]
+        agem = by_name[step_case_name("agem", t)]
+        gem = by_name[step_case_name("gem", t)]
         gem_floor = by_name[f"GEM floor, t={t} (10 + {t}x{settings.memory_per_task})"]
         rows.append(
             {
@@ -256,8 +274,15 @@ def summarise(results: list[CaseResult], settings: BenchSettings) -> dict:
                 "gem_over_agem": gem / agem,
             }
         )
+    past_list = sorted(set(settings.past_tasks))
+    over_van = {
+        method: {t: by_name[step_case_name(method, t)] / van for t in past_list}
+        for method in sorted(METHODS)
+        if all(step_case_name(method, t) in by_name for t in past_list)
+    }
     return {
         "ratios": rows,
+        "step_over_van": over_van,
         "agem_pass": all(r["agem_extra_over_ref_pass"] <= AGEM_TARGET for r in rows),
         "gem_pass": all(r["gem_over_floor"] <= GEM_TARGET for r in rows),
     }
@@ -284,7 +309,7 @@ def run_benchmark(settings: BenchSettings) -> dict:
 def format_report(report: dict) -> str:
     s = report["settings"]
     lines = [
-        f"A-GEM/GEM step cost on Permuted MNIST shapes (MLP 784-256-256-10, batch {s['batch_size']}, "
+        f"Per-step cost of every method on Permuted MNIST shapes (MLP 784-256-256-10, batch {s['batch_size']}, "
         f"ref batch {s['ref_batch_size']}, {s['memory_per_task']} memories/task)",
         f"device {report['device']}, threads {s['threads']}, torch {report['torch']}, "
         f"median of {s['repeats']} steps after {s['warmup']} warm-up steps, {s['rounds']} interleaved rounds",
@@ -305,6 +330,11 @@ def format_report(report: dict) -> str:
             f"{r['past_tasks']:>3} {r['agem_extra_over_ref_pass']:>15.3f} {r['agem_over_floor']:>11.3f} "
             f"{r['gem_over_floor']:>10.3f} {r['agem_over_van']:>9.2f} {r['gem_over_agem']:>9.2f}"
         )
+    lines.append("")
+    past = sorted(set(s["past_tasks"]))
+    lines += ["step cost / VAN step, by past tasks t", f"{'method':<12}" + "".join(f"{f't={t}':>9}" for t in past), "-" * (12 + 9 * len(past))]
+    for method, ratios in report["step_over_van"].items():
+        lines.append(f"{method_label(method):<12}" + "".join(f"{ratios[t]:>9.2f}" for t in past))
     lines.append("")
     agem = max(r["agem_extra_over_ref_pass"] for r in report["ratios"])
     gem = max(r["gem_over_floor"] for r in report["ratios"])

@@ -51,11 +51,14 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"{where}.classes_per_task is required for layout 'split'")
         if spec.get("n_cv_tasks", 0) >= spec["n_tasks"]:
             raise ConfigError(f"{where}.n_cv_tasks ({spec.get('n_cv_tasks', 0)}) must be smaller than n_tasks ({spec['n_tasks']})")
+        for method in spec.get("methods", []):
+            if method not in METHODS:
+                raise ConfigError(f"{where}.methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
     for method in config["methods"]:
         if method not in METHODS:
             raise ConfigError(f"methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
     for dataset in config["datasets"]:
-        for method in config["methods"]:
+        for method in benchmark_methods(config, dataset):
             values = hparams.get(dataset, {}).get(method)
             if values is None:
                 raise ConfigError(
@@ -75,10 +78,22 @@ def check_config(config: dict) -> None:
                 )
 
 
+def benchmark_methods(config: dict, dataset: str) -> list[str]:
+    """The top-level ``methods`` that a benchmark runs: those in its own ``methods`` list if it has
+    one (the paper ran no GEM or PROG-NN on CUB and AWA), else all of them."""
+    allowed = config["benchmarks"][dataset].get("methods")
+    return [m for m in config["methods"] if allowed is None or m in allowed]
+
+
+def benchmark_seeds(config: dict, dataset: str) -> list[int]:
+    """A benchmark's run seeds: its own ``seeds`` if given, else the top-level ``seeds``."""
+    return list(config["benchmarks"][dataset].get("seeds") or config["seeds"])
+
+
 def stream_spec(config: dict, dataset: str) -> dict:
     """What a stream is built from: changing it rebuilds the stream (and retrains)."""
     spec = dict(config["benchmarks"][dataset])
-    for training_only in ("memory_per_task", "network", "resources"):
+    for training_only in ("memory_per_task", "network", "resources", "seeds", "methods"):
         spec.pop(training_only, None)
     return spec
 

@@ -41,14 +41,24 @@ class EpisodicMemory:
 
     def add_task(self, task: Task) -> None:
         """Store the per-class quota of ``task``'s training set (a class with fewer keeps all)."""
-        labels = task.train_labels().cpu()
-        classes = torch.unique(labels).tolist()
         positions = []
-        for c, quota in per_class_quota(classes, self.size_per_task, self.generator).items():
-            of_class = torch.nonzero(labels == c).flatten()
+        for of_class, quota in self.class_quotas(task):
             chosen = torch.randperm(len(of_class), generator=self.generator)[:quota]
             positions.append(of_class[chosen])
-        x, y = task.train_batch(torch.cat(positions).to(task.stream.device))
+        self.store(task, torch.cat(positions))
+
+    def class_quotas(self, task: Task) -> list[tuple[torch.Tensor, int]]:
+        """(training positions of the class, slots) for each class of ``task``, the per-class
+        quota of :meth:`add_task`; methods that choose their own examples (iCaRL's herding) use
+        it to keep the same budget."""
+        labels = task.train_labels().cpu()
+        classes = torch.unique(labels).tolist()
+        quotas = per_class_quota(classes, self.size_per_task, self.generator)
+        return [(torch.nonzero(labels == c).flatten(), quotas[c]) for c in classes]
+
+    def store(self, task: Task, positions: torch.Tensor) -> None:
+        """Append ``task``'s training examples at ``positions`` as that task's memory."""
+        x, y = task.train_batch(positions.to(task.stream.device))
         ids = torch.full_like(y, task.index)
         start = len(self)
         if self.x is None:

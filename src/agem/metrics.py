@@ -19,6 +19,8 @@ LCA_BETA = 10
 
 # Keys of ``run_metrics`` that a diverged run reports as +inf (the paper's "∞", App. E).
 DIVERGENT_METRICS = ("A_T", "F_T", "F_wst", "LCA10", "LCA10_eq5")
+# The same for the episodic-memory metrics of a run that has a memory (Table 2).
+DIVERGENT_MEMORY_METRICS = ("A_T_memory", "F_wst_memory")
 
 
 def average_accuracy_per_task(acc_final: np.ndarray) -> np.ndarray:
@@ -88,10 +90,30 @@ def lca_curve(acc_lca: np.ndarray) -> np.ndarray:
     return np.array([lca_trapezoid(acc_lca, b) if b else z_b(acc_lca)[0] for b in range(n_points)])
 
 
+def stored_tasks_only(acc_memory: np.ndarray) -> np.ndarray:
+    """``acc_memory`` with NaN where task j's memory did not exist yet after task k (j > k):
+    the lower triangle that the A_T / F_wst definitions apply to for Table 2."""
+    acc_memory = np.asarray(acc_memory, dtype=np.float64)
+    return np.where(np.tri(*acc_memory.shape, dtype=bool), acc_memory, np.nan)
+
+
+def memory_metrics(acc_memory: np.ndarray | None) -> dict[str, float]:
+    """Table 2's A_T (%) and F_wst on the episodic memory: the test-set definitions (paper §3)
+    applied to the accuracies on each stored task's memory; NaN for a run without a memory."""
+    if acc_memory is None:
+        return {"A_T_memory": float("nan"), "F_wst_memory": float("nan")}
+    acc_memory = stored_tasks_only(acc_memory)
+    return {
+        "A_T_memory": 100.0 * float(average_accuracy_per_task(acc_memory)[-1]),
+        "F_wst_memory": worst_case_forgetting(acc_memory),
+    }
+
+
 def run_metrics(record: RunRecord) -> dict[str, float | int | bool]:
     """The scalar metrics of one run (paper §3, Table 2, Table 7).
 
-    A_T in %, F_T and F_wst as fractions, LCA10 by the trapezoid and LCA10_eq5 by Eq. 5.
+    A_T in %, F_T and F_wst as fractions, LCA10 by the trapezoid and LCA10_eq5 by Eq. 5;
+    A_T_memory and F_wst_memory on the episodic memory (Table 2, NaN without one).
     A diverged run reports +inf for the accuracy metrics, as the paper's "∞" for PI on MNIST.
     """
     acc_final = record.acc_final
@@ -105,7 +127,10 @@ def run_metrics(record: RunRecord) -> dict[str, float | int | bool]:
         "train_seconds": float(record.train_seconds),
         "memory_bytes": int(record.memory_bytes),
         "diverged": bool(record.diverged),
+        **memory_metrics(record.acc_memory),
     }
     if record.diverged:
         metrics.update(dict.fromkeys(DIVERGENT_METRICS, float("inf")))
+        if record.acc_memory is not None:
+            metrics.update(dict.fromkeys(DIVERGENT_MEMORY_METRICS, float("inf")))
     return metrics

@@ -1,12 +1,31 @@
-"""Networks of the paper (§3 of agem-paper.md), built by name from the config."""
+"""Networks of the paper (§3 of agem-paper.md), built by name from the config.
+
+- ``mlp``: Permuted MNIST's 784-256-256-10.
+- ``reduced_resnet18``: Split CIFAR's reduced ResNet-18 (GEM's ``ResNet18(nclasses, nf=20)``).
+- ``resnet18``: Split CUB (ImageNet weights) and Split AWA (from scratch), torchvision's ResNet-18
+  with the max-pool removed.
+
+Both ResNets expose ``features(x)`` (the globally pooled features φ(x)) and a ``head``, which is
+either a linear layer or the joint-embedding head of the paper's -JE variants (§5).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+# Batch norm of the official TensorFlow code: epsilon 1e-3, moving-average decay 0.9, which is
+# PyTorch's momentum 0.1 (agem-paper.md §3).
+BN_EPS, BN_MOMENTUM = 1e-3, 0.1
+
+
+class PretrainedWeightsMissing(RuntimeError):
+    """ImageNet weights could neither be found in torchvision's cache nor downloaded."""
 
 
 class MLP(nn.Module):
@@ -37,9 +56,196 @@ def _mlp(input_shape: tuple[int, ...], n_outputs: int, hidden: list[int] = (256,
     return MLP(math.prod(input_shape), list(hidden), n_outputs)
 
 
-# name -> factory(input_shape, n_outputs, **options)
+# --- heads ---------------------------------------------------------------------------------------
+class JointEmbeddingHead(nn.Module):
+    """The -JE classifier (paper §5): logits_c = φ(x) · (a_c W)ᵀ + b_c.
+
+    ``a_c`` are the class attribute rows, fixed and L2-normalised, one per output unit; ``W``
+    (A × feature_dim) is shared by all classes and learned, so a class's embedding exists before
+    any of its images is seen (the zero-shot accuracy a_{k,0,k} of Fig. 5); ``b_c`` is a
+    per-output bias.
+    """
+
+    def __init__(self, n_features: int, class_attributes: torch.Tensor):
+        super().__init__()
+        attributes = torch.as_tensor(class_attributes, dtype=torch.float32)
+        if attributes.ndim != 2:
+            raise ValueError(f"class_attributes must be [n_outputs, A], got shape {tuple(attributes.shape)}")
+        # A buffer, not a parameter: attributes are data, they move with .to(device) and are saved.
+        self.register_buffer("attributes", F.normalize(attributes, dim=1))
+        self.embed = nn.Linear(attributes.shape[1], n_features, bias=False)  # W, stored as its transpose
+        self.bias = nn.Parameter(torch.zeros(attributes.shape[0]))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features @ self.embed(self.attributes).T + self.bias
+
+
+HEADS = ("linear", "joint_embedding")
+
+
+def make_head(head: str, n_features: int, n_outputs: int, class_attributes: torch.Tensor | None) -> nn.Module:
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; known heads: {list(HEADS)}")
+    if head == "linear":
+        return nn.Linear(n_features, n_outputs)
+    if class_attributes is None:
+        raise ValueError(
+            "head 'joint_embedding' needs class attributes, but the stream has none; "
+            "build the stream from a source with attributes (CUB-200-2011, AwA2)"
+        )
+    if len(class_attributes) != n_outputs:
+        raise ValueError(f"class_attributes has {len(class_attributes)} rows, the network has {n_outputs} outputs")
+    return JointEmbeddingHead(n_features, class_attributes)
+
+
+class FeatureNetwork(nn.Module):
+    """A feature extractor followed by a head: ``forward(x) = head(features(x))``."""
+
+    n_features: int
+    head: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+# --- reduced ResNet-18 (Split CIFAR) -------------------------------------------------------------
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """GEM's residual block: 3×3 conv-BN-ReLU, 3×3 conv-BN, plus a shortcut, then ReLU.
+
+    The shortcut is the identity, or a strided 1×1 convolution with batch norm when the shape
+    changes (as in GEM's PyTorch ResNet18).
+    """
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, channels, stride)
+        self.bn1 = batch_norm(channels)
+        self.conv2 = conv3x3(channels, channels)
+        self.bn2 = batch_norm(channels)
+        self.shortcut: nn.Module = nn.Sequential()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, channels, kernel_size=1, stride=stride, bias=False), batch_norm(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ReducedResNet18(FeatureNetwork):
+    """GEM's ``ResNet18(nclasses, nf=20)`` (Split CIFAR, agem-paper.md §3).
+
+    3×3 conv1 with ``nf`` maps (no max-pool), four stages of two :class:`BasicBlock` with
+    nf, 2nf, 4nf, 8nf maps and strides 1, 2, 2, 2, global average pooling, head 8nf → n_outputs.
+    ``stem`` (conv1 + bn1 + ReLU) and ``stages`` are public so that other architectures (e.g.
+    progressive columns) can reuse and tap them stage by stage.
+    """
+
+    def __init__(self, n_outputs: int, nf: int = 20, in_channels: int = 3, head: str = "linear", class_attributes: torch.Tensor | None = None):
+        super().__init__()
+        self.stem = nn.Sequential(conv3x3(in_channels, nf), batch_norm(nf), nn.ReLU())
+        widths, strides = [nf, 2 * nf, 4 * nf, 8 * nf], [1, 2, 2, 2]
+        stages, channels = [], nf
+        for width, stride in zip(widths, strides):
+            stages.append(nn.Sequential(BasicBlock(channels, width, stride), BasicBlock(width, width, 1)))
+            channels = width
+        self.stages = nn.ModuleList(stages)
+        self.n_features = channels
+        self.head = make_head(head, channels, n_outputs, class_attributes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.stem(x)
+        for stage in self.stages:
+            out = stage(out)
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
+def _reduced_resnet18(input_shape, n_outputs, nf: int = 20, head: str = "linear", class_attributes=None) -> nn.Module:
+    _require_image_input("reduced_resnet18", input_shape)
+    return ReducedResNet18(n_outputs, nf=nf, in_channels=input_shape[0], head=head, class_attributes=class_attributes)
+
+
+# --- ResNet-18 (Split CUB, Split AWA) -----------------------------------------------------------
+PRETRAINED = ("imagenet", "none")
+
+
+def imagenet_weights_file() -> Path:
+    """Where torchvision's cache keeps the ImageNet ResNet-18 weights ($TORCH_HOME/hub/checkpoints)."""
+    from torchvision.models import ResNet18_Weights
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
+
+
+def _imagenet_state_dict() -> dict:
+    from torchvision.models import ResNet18_Weights
+
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    try:
+        # Reads the cached file when present, else downloads it into the cache (hash-checked).
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # URLError, HTTPError, hash mismatch, a corrupt cached file…
+        raise PretrainedWeightsMissing(
+            f"could not load the ImageNet ResNet-18 weights ({type(exc).__name__}: {exc}). Offline, download "
+            f"{weights.url} elsewhere and place it at {imagenet_weights_file()} "
+            "(torchvision's cache; set TORCH_HOME to use another folder), or use network option pretrained: none"
+        ) from exc
+
+
+class ResNet18(FeatureNetwork):
+    """torchvision's ResNet-18 without the max-pool after conv1 (the paper's network had none).
+
+    ``pretrained='imagenet'`` loads torchvision's ImageNet weights (Split CUB), ``'none'`` trains
+    from scratch (Split AWA). The official network also had no batch norm on the 1×1 shortcut;
+    torchvision's has one (agem-paper.md §2, **Decision**: keep torchvision's, so the ImageNet
+    weights fit). Batch norm uses the paper's eps 1e-3 and momentum 0.1.
+    """
+
+    def __init__(self, n_outputs: int, pretrained: str = "none", head: str = "linear", class_attributes: torch.Tensor | None = None):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        if pretrained not in PRETRAINED:
+            raise ValueError(f"network resnet18: pretrained must be one of {list(PRETRAINED)}, got {pretrained!r}")
+        body = resnet18(weights=None, norm_layer=batch_norm)
+        if pretrained == "imagenet":
+            body.load_state_dict(_imagenet_state_dict())
+        body.maxpool = nn.Identity()
+        body.fc = nn.Identity()
+        self.body = body
+        self.n_features = 512
+        self.head = make_head(head, self.n_features, n_outputs, class_attributes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def _resnet18(input_shape, n_outputs, pretrained: str = "none", head: str = "linear", class_attributes=None) -> nn.Module:
+    _require_image_input("resnet18", input_shape)
+    return ResNet18(n_outputs, pretrained=pretrained, head=head, class_attributes=class_attributes)
+
+
+def _require_image_input(name: str, input_shape: tuple[int, ...]) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(f"network {name!r} needs image inputs [channels, height, width], the stream's inputs are {list(input_shape)}")
+
+
+# name -> factory(input_shape, n_outputs, **options); a factory whose options include ``head``
+# also receives ``class_attributes`` when the head is 'joint_embedding' (see build_network).
 NETWORKS: dict[str, Callable[..., nn.Module]] = {
     "mlp": _mlp,
+    "reduced_resnet18": _reduced_resnet18,
+    "resnet18": _resnet18,
 }
 
 
@@ -68,9 +274,19 @@ def hidden_units(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return sum(sizes[:-1])
 
 
-def build_network(spec: dict, input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
+def build_network(spec: dict, input_shape: tuple[int, ...], n_outputs: int, class_attributes: torch.Tensor | None = None) -> nn.Module:
+    """The network ``spec`` (``{type: ..., **options}``) for a stream's inputs and outputs.
+
+    ``class_attributes`` ([n_outputs, A], the stream's per-output class attributes, or None) is
+    handed only to a joint-embedding head; other networks ignore it.
+    """
     options = {key: value for key, value in spec.items() if key != "type"}
     kind = spec.get("type")
     if kind not in NETWORKS:
         raise ValueError(f"unknown network type {kind!r}; known types: {sorted(NETWORKS)}")
-    return NETWORKS[kind](tuple(input_shape), n_outputs, **options)
+    if options.get("head") == "joint_embedding":
+        options["class_attributes"] = class_attributes
+    try:
+        return NETWORKS[kind](tuple(input_shape), n_outputs, **options)
+    except TypeError as exc:  # an option the network does not take
+        raise ValueError(f"network {kind!r}: {exc}") from exc

@@ -7,6 +7,8 @@ Outputs of :func:`write_tables` in ``out_dir``:
 ``metrics_per_seed.csv`` every :func:`agem.metrics.run_metrics` value of every run.
 ``per_task.csv``        A_k, F_k and constraint violations per task (long format; Fig. 3 top, Fig. 6).
 ``lca_per_beta.csv``    Z_b and LCA_β (trapezoid and Eq. 5) per β (long format; Fig. 3 bottom).
+``ablation_epochs.csv`` with ``--only ablation``: A_T and F_T of every run of the epochs
+                        ablation, by network and epochs (Figs. 7–8).
 
 Diverged seeds are left out of every mean and std and counted in ``n_diverged``; a dataset ×
 method whose seeds all diverged reports +inf accuracy metrics (the paper's "∞") and NaN stds.
@@ -51,6 +53,8 @@ DATASET_LABELS = {
     "mnist": "MNIST", "permuted_mnist": "Permuted MNIST", "cifar": "CIFAR",
     "split_cifar": "Split CIFAR", "cub": "CUB", "split_cub": "Split CUB", "awa": "AWA",
     "split_awa": "Split AWA", "cub_je": "CUB-JE", "awa_je": "AWA-JE", "digits": "Permuted digits",
+    "split_cub_je": "Split CUB-JE", "split_awa_je": "Split AWA-JE",
+    "permuted_digits": "Permuted digits", "split_digits": "Split digits",
 }
 
 # Cell formats of the readable tables: (decimals of the mean, decimals of the std), as App. E prints.
@@ -89,11 +93,13 @@ def per_seed_metrics(records: Iterable[RunRecord]) -> pd.DataFrame:
     rows = [{**_run_key(r), "n_tasks": r.n_tasks, **run_metrics(r)} for r in records]
     return pd.DataFrame(rows, columns=["dataset", "method", "seed", "diverged", "n_tasks",
                                        "A_T", "F_T", "F_wst", "LCA10", "LCA10_eq5",
-                                       "violations_total", "train_seconds", "memory_bytes"])
+                                       "violations_total", "train_seconds", "memory_bytes",
+                                       "A_T_memory", "F_wst_memory"])
 
 
 def per_task_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """Long format, one row per run × task (1-based): A_k, F_k, violations (Fig. 3 top, Fig. 6)."""
+    """Long format, one row per run × task (1-based): A_k, F_k, violations and the zero-shot
+    accuracy a_{k,0,k} before any update on task k (Fig. 3 top, Fig. 6, Fig. 5)."""
     frames = [
         pd.DataFrame({
             **_run_key(r),
@@ -101,11 +107,12 @@ def per_task_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "A_k": average_accuracy_per_task(r.acc_final),
             "F_k": forgetting_per_task(r.acc_final),
             "violations": np.asarray(r.violations, dtype=np.int64),
+            "zero_shot": np.asarray(r.acc_lca, dtype=np.float64)[:, 0],
         })
         for r in records
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["dataset", "method", "seed", "diverged", "task", "A_k", "F_k", "violations"])
+        columns=["dataset", "method", "seed", "diverged", "task", "A_k", "F_k", "violations", "zero_shot"])
 
 
 def lca_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
@@ -124,10 +131,36 @@ def lca_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         columns=["dataset", "method", "seed", "diverged", "beta", "Z_b", "LCA", "LCA_eq5"])
 
 
+ABLATION_COLUMNS = ["dataset", "method", "network", "epochs", "seed", "diverged", "A_T", "F_T"]
+
+
+def ablation_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run of the epochs ablation (Figs. 7–8): its network name and epochs per task
+    (from the run's config), A_T and F_T."""
+    per_seed = per_seed_metrics(records)
+    per_seed["network"] = [r.config.get("ablation_network", "default") for r in records]
+    per_seed["epochs"] = [int(r.config.get("training", {}).get("epochs", 1)) for r in records]
+    return per_seed[ABLATION_COLUMNS]
+
+
 def mean_std(values: np.ndarray, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over runs (numpy, ddof=0, NaN propagating), as the paper reports (App. E)."""
     values = np.asarray(values, dtype=np.float64)
     return values.mean(axis=axis), values.std(axis=axis, ddof=0)
+
+
+def select_runs(frame: pd.DataFrame, dataset: str, method: str) -> pd.DataFrame:
+    return frame[(frame["dataset"] == dataset) & (frame["method"] == method)]
+
+
+def summarise(runs: pd.DataFrame, metric: str, all_diverged: float = np.inf) -> tuple[float, float]:
+    """Mean and std of ``metric`` over the non-diverged runs; ``(all_diverged, NaN)`` when every
+    run diverged (explicit: the mean of no seeds is not a number to print as one), NaN without runs."""
+    kept = runs[~runs["diverged"].astype(bool)]
+    if kept.empty:
+        return (all_diverged if not runs.empty else np.nan), np.nan
+    mean, std = mean_std(kept[metric].to_numpy())
+    return float(mean), float(std)
 
 
 def main_table(per_seed: pd.DataFrame, datasets: Sequence[str] | None = None,
@@ -136,20 +169,15 @@ def main_table(per_seed: pd.DataFrame, datasets: Sequence[str] | None = None,
     rows = []
     for dataset in resolve_order(per_seed["dataset"], datasets):
         for method in resolve_order(per_seed["method"], methods):
-            runs = per_seed[(per_seed["dataset"] == dataset) & (per_seed["method"] == method)]
+            runs = select_runs(per_seed, dataset, method)
             if runs.empty:
                 continue
-            kept = runs[~runs["diverged"].astype(bool)]
-            row: dict[str, object] = {"dataset": dataset, "method": method, "n_seeds": len(kept)}
+            n_diverged = int(runs["diverged"].astype(bool).sum())
+            row: dict[str, object] = {"dataset": dataset, "method": method, "n_seeds": len(runs) - n_diverged}
             for metric, all_diverged in SUMMARISED.items():
-                if kept.empty:
-                    # Explicit: the mean of no seeds is not a number to print as one.
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = all_diverged, np.nan
-                else:
-                    mean, std = mean_std(kept[metric].to_numpy())
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = float(mean), float(std)
+                row[f"{metric}_mean"], row[f"{metric}_std"] = summarise(runs, metric, all_diverged)
             row["memory_bytes"] = int(runs["memory_bytes"].max())
-            row["n_diverged"] = len(runs) - len(kept)
+            row["n_diverged"] = n_diverged
             rows.append(row)
     return pd.DataFrame(rows, columns=MAIN_COLUMNS)
 
@@ -161,7 +189,9 @@ def format_number(value: float, decimals: int, style: str = "unicode") -> str:
         return symbols["nan"]
     if np.isinf(value):
         return symbols["inf"] if value > 0 else "-" + symbols["inf"]
-    return f"{value:.{decimals}f}"
+    text = f"{value:.{decimals}f}"
+    # A tiny negative (forgetting of -1e-4: a slight gain) rounds to "-0.00"; print it as 0.00.
+    return text.removeprefix("-") if not text.strip("-0.") else text
 
 
 def format_mean_std(mean: float, std: float, decimals: tuple[int, int] = (2, 3),
@@ -200,46 +230,62 @@ _MARKDOWN_NOTE = (
 )
 
 
-def to_markdown(main: pd.DataFrame) -> str:
+def markdown_table(display: pd.DataFrame, n_label_columns: int, note: str) -> str:
+    """A pipe table of string cells, labels left and numbers right, with a note below."""
+    align = ["left"] * n_label_columns + ["right"] * (display.shape[1] - n_label_columns)
     # disable_numparse: tabulate would otherwise reformat "15.0" as "15".
-    display = display_table(main, "unicode")
-    align = ["left"] * 3 + ["right"] * (display.shape[1] - 3)  # labels left, numbers right
     table = display.to_markdown(index=False, tablefmt="pipe", disable_numparse=True, colalign=align)
-    return f"{table}\n\n{_MARKDOWN_NOTE}\n"
+    return f"{table}\n\n{note}\n"
+
+
+def to_markdown(main: pd.DataFrame) -> str:
+    return markdown_table(display_table(main, "unicode"), 3, _MARKDOWN_NOTE)
 
 
 _LATEX_SPECIALS = str.maketrans({c: "\\" + c for c in "&%_#$"})
 
 
-def to_latex(main: pd.DataFrame) -> str:
-    """A booktabs tabular; the dataset is named on its first row and datasets are ruled apart."""
-    table = display_table(main, "latex")
-    headers = [r"Dataset", r"Method", r"Runs", r"$A_T$ (\%)", r"$F_T$", r"$\mathrm{LCA}_{10}$",
-               r"Time (s)", r"Memory (MiB)"]
-    lines = [r"\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}", r"\toprule",
-             " & ".join(headers) + r" \\", r"\midrule"]
+def latex_escape(text: str) -> str:
+    return text.translate(_LATEX_SPECIALS)
+
+
+def latex_table(display: pd.DataFrame, headers: Sequence[str], n_label_columns: int = 2) -> str:
+    """A booktabs tabular of string cells (already LaTeX), with ``headers`` (LaTeX). The first
+    column is a group (the dataset): named on its first row only, groups ruled apart. The
+    other label columns are escaped."""
+    lines = [r"\begin{tabular}{" + "l" * n_label_columns + "r" * (len(headers) - n_label_columns) + "}",
+             r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
     previous = None
-    for values in table.itertuples(index=False):
-        dataset, *rest = values
-        if previous is not None and dataset != previous:
+    for values in display.itertuples(index=False):
+        group, *rest = values
+        if previous is not None and group != previous:
             lines.append(r"\midrule")
-        first = dataset.translate(_LATEX_SPECIALS) if dataset != previous else ""
-        lines.append(" & ".join([first, rest[0].translate(_LATEX_SPECIALS), *rest[1:]]) + r" \\")
-        previous = dataset
+        labels = [latex_escape(label) for label in rest[: n_label_columns - 1]]
+        first = latex_escape(group) if group != previous else ""
+        lines.append(" & ".join([first, *labels, *rest[n_label_columns - 1:]]) + r" \\")
+        previous = group
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
+def to_latex(main: pd.DataFrame) -> str:
+    """A booktabs tabular; the dataset is named on its first row and datasets are ruled apart."""
+    headers = [r"Dataset", r"Method", r"Runs", r"$A_T$ (\%)", r"$F_T$", r"$\mathrm{LCA}_{10}$",
+               r"Time (s)", r"Memory (MiB)"]
+    return latex_table(display_table(main, "latex"), headers)
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write a text output atomically (readers never see half a table)."""
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
-def write_tables(run_paths: Iterable[str | Path], out_dir: str | Path,
-                 datasets: Sequence[str] | None = None,
-                 methods: Sequence[str] | None = None) -> list[Path]:
-    """Read the run files and write every table of this module's docstring; return their paths."""
-    records = load_runs(run_paths)
+def write_main_tables(records: Sequence[RunRecord], out_dir: str | Path,
+                      datasets: Sequence[str] | None = None,
+                      methods: Sequence[str] | None = None) -> list[Path]:
+    """Write every table of this module's docstring from loaded runs; return their paths."""
     out_dir = Path(out_dir)
     per_seed = per_seed_metrics(records)
     main = main_table(per_seed, datasets, methods)
@@ -251,27 +297,47 @@ def write_tables(run_paths: Iterable[str | Path], out_dir: str | Path,
         "per_task.csv": per_task_frame(records).to_csv(index=False),
         "lca_per_beta.csv": lca_frame(records).to_csv(index=False),
     }
-    written = []
-    for name, text in outputs.items():
-        _write_text(out_dir / name, text)
-        written.append(out_dir / name)
-    return written
+    return [write_text(out_dir / name, text) for name, text in outputs.items()]
 
 
-Writer = Callable[[Iterable[str | Path], str | Path, Sequence[str] | None, Sequence[str] | None], list[Path]]
+def write_tables(run_paths: Iterable[str | Path], out_dir: str | Path,
+                 datasets: Sequence[str] | None = None,
+                 methods: Sequence[str] | None = None) -> list[Path]:
+    """Read the run files and write every table of this module's docstring; return their paths."""
+    return write_main_tables(load_runs(run_paths), out_dir, datasets, methods)
+
+
+Writer = Callable[..., list[Path]]
 
 
 def run_aggregation_cli(write: Writer, description: str, default_out_dir: str,
-                        argv: Sequence[str] | None = None) -> list[Path]:
+                        only: Sequence[str] = (), default_only: Sequence[str] | None = None,
+                        paper: bool = False, argv: Sequence[str] | None = None) -> list[Path]:
     """The command line shared by scripts/make_tables.py and scripts/make_figures.py:
-    ``--runs RUN.h5 ... [--datasets ...] [--methods ...] [--out-dir DIR]``; prints what it wrote."""
+    ``--runs RUN.h5 ... [--datasets ...] [--methods ...] [--out-dir DIR] [--only NAME ...]
+    [--paper YAML]``; calls ``write(runs, out_dir, datasets, methods[, only=...][, paper=...])``
+    and prints what it wrote.
+
+    ``--runs`` may be empty: an artefact whose datasets have no runs is still drawn, with gaps.
+    ``only`` lists the artefacts the writer can select (default: ``default_only``, else the first);
+    ``paper`` adds ``--paper``, the file of the paper's published values.
+    """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--runs", nargs="+", required=True, metavar="RUN.h5", help="run files")
+    parser.add_argument("--runs", nargs="*", default=[], metavar="RUN.h5", help="run files")
     parser.add_argument("--datasets", nargs="+", help="order of the datasets (default: as found)")
     parser.add_argument("--methods", nargs="+", help="order (and colours) of the methods (default: as found)")
     parser.add_argument("--out-dir", default=default_out_dir, help=f"output folder (default: {default_out_dir})")
+    if only:
+        default_only = list(default_only or only[:1])
+        parser.add_argument("--only", nargs="+", choices=only, default=default_only,
+                            help=f"artefacts to write (default: {' '.join(default_only)})")
+    if paper:
+        parser.add_argument("--paper", help="the paper's published values (default: config/paper_results.yaml)")
     args = parser.parse_args(argv)
-    written = write(args.runs, args.out_dir, args.datasets, args.methods)
+    extra = {"only": args.only} if only else {}
+    if paper and args.paper:
+        extra["paper"] = args.paper
+    written = write(args.runs, args.out_dir, args.datasets, args.methods, **extra)
     for path in written:
         print(f"wrote {path}")
     return written

@@ -229,7 +229,7 @@ def train_run(
     init_seed, shuffle_seed, method_seed = np.random.SeedSequence(seed).generate_state(3)
     # The network is initialised on the CPU so that CPU and CUDA runs start from the same weights.
     torch.manual_seed(int(init_seed))
-    model = build_network(network, stream.input_shape, stream.n_outputs).to(device)
+    model = build_network(network, stream.input_shape, stream.n_outputs, stream.class_attributes).to(device)
     model.train()
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_hidden = hidden_units(model, stream.input_shape)

@@ -8,6 +8,8 @@ agem.projection. Past-task gradients are written straight into rows of one matri
 
 from dataclasses import dataclass
 
+import torch
+
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
 from agem.projection import gem_project
 
@@ -25,8 +27,12 @@ class GEMHyperparameters(Hyperparameters):
 class GEM(RehearsalMethod):
     Hyperparameters = GEMHyperparameters
 
+    def constraint_memories(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The (x, y, task_ids) memories whose gradients constrain this step: every past task's."""
+        return self.memory.per_task()
+
     def observe(self, batch: Batch):
-        past = self.memory.per_task()
+        past = self.constraint_memories()
         self.flat.ensure_grad_rows(1 + len(past))
         for row, (x, y, ids) in enumerate(past, start=1):
             self.flat.backward_into(row, self.loss(self.model(x), y, ids))

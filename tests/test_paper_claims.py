@@ -1,0 +1,71 @@
+"""The reproduction summary: each of the paper's claims checked on hand-made numbers."""
+
+import pandas as pd
+import pytest
+
+from agem.claims import CLAIM_COLUMNS, CLAIMS, FAILS, HOLDS, UNTESTED, Ours, claims_frame, write_summary
+from agem.paper import OFF, REPRODUCED
+
+# (dataset, method, metric, ours_mean, ours_std)
+NUMBERS = [
+    # MNIST: A-GEM ≈ GEM, 10× faster, 3× less memory, PROG-NN does not forget, MULTI-TASK on top.
+    ("permuted_mnist", "agem", "A_T", 89.0, 0.2), ("permuted_mnist", "gem", "A_T", 89.5, 0.4),
+    ("permuted_mnist", "van", "A_T", 48.0, 1.0), ("permuted_mnist", "prognn", "A_T", 93.0, 0.1),
+    ("permuted_mnist", "multitask", "A_T", 95.0, 0.1),
+    ("permuted_mnist", "agem", "F_T", 0.06, 0.01), ("permuted_mnist", "van", "F_T", 0.5, 0.01),
+    ("permuted_mnist", "prognn", "F_T", 0.0, 0.0),
+    ("permuted_mnist", "agem", "train_seconds", 40.0, 1.0), ("permuted_mnist", "gem", "train_seconds", 400.0, 5.0),
+    ("permuted_mnist", "agem", "memory_bytes", 1000.0, 0.0), ("permuted_mnist", "gem", "memory_bytes", 3000.0, 0.0),
+    ("permuted_mnist", "agem", "A_T_memory", 99.0, 0.1), ("permuted_mnist", "gem", "A_T_memory", 99.5, 0.1),
+    # digits: GEM far ahead of A-GEM, and only 3× slower.
+    ("permuted_digits", "agem", "A_T", 48.0, 1.0), ("permuted_digits", "gem", "A_T", 92.0, 1.0),
+    ("permuted_digits", "agem", "train_seconds", 5.0, 0.1), ("permuted_digits", "gem", "train_seconds", 15.0, 0.1),
+    # CUB: the joint embedding helps VAN but not A-GEM.
+    ("split_cub", "van", "A_T", 54.0, 2.0), ("split_cub_je", "van", "A_T", 67.0, 2.0),
+    ("split_cub", "agem", "A_T", 62.0, 2.0), ("split_cub_je", "agem", "A_T", 60.0, 2.0),
+]
+OURS = Ours(pd.DataFrame([{"table": "table4", "dataset": d, "method": m, "metric": k, "ours_mean": v,
+                           "ours_std": s, "verdict": REPRODUCED} for d, m, k, v, s in NUMBERS]))
+
+
+def status(claim_text_start: str, dataset: str) -> str:
+    claims = claims_frame(OURS)
+    rows = claims[claims.claim.str.startswith(claim_text_start) & (claims.dataset == dataset)]
+    assert len(rows) == 1, (claim_text_start, dataset)
+    return rows.iloc[0].status
+
+
+@pytest.mark.parametrize(("claim", "dataset", "expected"), [
+    ("A-GEM ≈ GEM", "permuted_mnist", HOLDS),        # |89.0 - 89.5| = 0.5 ≤ 2·hypot(0.2, 0.4)
+    ("A-GEM ≈ GEM", "permuted_digits", FAILS),
+    ("A-GEM ≥ 5× faster", "permuted_mnist", HOLDS),  # 400 / 40 = 10×
+    ("A-GEM ≥ 5× faster", "permuted_digits", FAILS),  # 3×
+    ("A-GEM needs less memory", "permuted_mnist", HOLDS),
+    ("PROG-NN F_T = 0", "permuted_mnist", HOLDS),
+    ("A-GEM has a higher A_T than VAN", "permuted_mnist", HOLDS),
+    ("A-GEM forgets less than VAN", "permuted_mnist", HOLDS),
+    ("MULTI-TASK is the upper bound", "permuted_mnist", HOLDS),
+    ("Joint embedding raises A_T", "split_cub", FAILS),  # not for A-GEM: 62 -> 60
+    ("GEM fits its episodic memory better", "permuted_mnist", HOLDS),
+])
+def test_claims_on_hand_made_numbers(claim, dataset, expected):
+    assert status(claim, dataset) == expected
+
+
+def test_a_claim_without_the_runs_it_needs_is_not_tested_once():
+    claims = claims_frame(Ours(pd.DataFrame([{"table": "table4", "dataset": "permuted_mnist", "method": "van",
+                                              "metric": "A_T", "ours_mean": 50.0, "ours_std": 1.0,
+                                              "verdict": OFF}])))
+    assert list(claims.columns) == CLAIM_COLUMNS
+    assert len(claims) == len(CLAIMS) and set(claims.status) == {UNTESTED}
+    assert "needs runs of PROG-NN" in set(claims.evidence)
+
+
+def test_summary_files(tmp_path):
+    table = tmp_path / "table4_mnist_cifar.csv"
+    OURS.frame.assign(verdict=[REPRODUCED] * 10 + [OFF] * (len(NUMBERS) - 10)).to_csv(table, index=False)
+    md, csv = write_summary([table], tmp_path)
+    text = md.read_text(encoding="utf-8")
+    assert "## Verdicts per table" in text and "| Table 4 " in text
+    assert "A-GEM ≈ GEM in A_T" in text and "does not hold" in text
+    assert list(pd.read_csv(csv).columns) == CLAIM_COLUMNS

@@ -1,0 +1,158 @@
+"""The paper's Tables 2–7 from a small synthetic run: rows, columns, hand-computed values and
+verdicts, and the readable Markdown / LaTeX versions."""
+
+import dataclasses
+import runpy
+import sys
+from contextlib import redirect_stdout
+from io import StringIO
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agem.metrics import memory_metrics
+from agem.paper import NO_PAPER_VALUE, NOT_COMPARABLE, NOT_RUN, OFF, REPRODUCED, TABLES
+from agem.paper_tables import COMPARISON_COLUMNS, PAPER_TABLES, time_ratio
+from test_tables import NAN, ROOT, make_record, write_records
+
+# Two-task runs (see test_tables.make_record): A_T = 100 (x1 + x2)/2, F_T = x0 - x1, LCA10 = lca.
+# Memory accuracies: A_T on M = 100 (0.99 + 0.97)/2 = 98, F_wst on M = 1.0 - 0.99 = 0.01.
+ACC_MEMORY = np.array([[1.0, NAN], [0.99, 0.97]])
+
+
+def with_memory(record, acc_memory=ACC_MEMORY):
+    """A run with an episodic memory, and the quantities of Table 7's formulas: P = 1000, H = 20,
+    B = 10, M = 250 (so A-GEM by formula: 4 bytes × (2P + (B+M)H) = 28,800 bytes)."""
+    return dataclasses.replace(record, acc_memory=acc_memory, n_parameters=1000, hidden_units=20,
+                               config={"training": {"batch_size": 10}, "memory_per_task": 250})
+
+
+RECORDS = [
+    # A-GEM on MNIST: A_T 89.0 and 89.2 (mean 89.1 = the paper's), F_T 0.06, LCA 0.29, 40 s.
+    *(with_memory(make_record("permuted_mnist", "agem", s, (0.9, 0.84 + 0.004 * s, 0.94), 0.29, 40.0, 3000))
+      for s in (0, 1)),
+    # GEM on MNIST: 160 s, so 4.0× A-GEM's time (the paper's Table 7: 3442 / 477 = 7.2×).
+    *(with_memory(make_record("permuted_mnist", "gem", s, (0.9, 0.85, 0.9), 0.25, 160.0, 9000))
+      for s in (0, 1)),
+    # VAN on MNIST, far above the paper's 47.9 ± 1.32: off.
+    make_record("permuted_mnist", "van", 0, (0.9, 0.6, 0.9), 0.26, 10.0, 1000),
+    # The embedded digits: ours only.
+    make_record("permuted_digits", "agem", 0, (0.9, 0.5, 0.9), 0.3, 2.0, 500),
+    # CUB with its joint-embedding variant.
+    make_record("split_cub", "agem", 0, (0.7, 0.6, 0.64), 0.3, 20.0, 800),
+    make_record("split_cub_je", "agem", 0, (0.8, 0.7, 0.72), 0.5, 20.0, 800),
+]
+METHODS = ["van", "gem", "agem"]
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("paper_tables")
+    paths = write_records(tmp / "runs", RECORDS)
+    out_dir = tmp / "tables"
+    argv = ["make_tables.py", "--runs", *map(str, paths), "--datasets", "permuted_mnist", "permuted_digits",
+            "split_cub", "split_cub_je", "--methods", *METHODS, "--out-dir", str(out_dir),
+            "--only", *(t.name for t in TABLES)]
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(StringIO()):
+        patch.setattr(sys, "argv", argv)
+        runpy.run_path(str(ROOT / "scripts" / "make_tables.py"), run_name="__main__")
+    return {t.name: pd.read_csv(out_dir / f"{t.stems[0]}.csv", keep_default_na=False, na_values=[""]) for t in TABLES}, out_dir
+
+
+def row(frame, dataset, method, metric):
+    rows = frame[(frame.dataset == dataset) & (frame.method == method) & (frame.metric == metric)]
+    assert len(rows) == 1, (dataset, method, metric)
+    return rows.iloc[0]
+
+
+@pytest.mark.parametrize("name", [t.name for t in TABLES])
+def test_every_table_has_the_comparison_columns_and_its_metrics(tables, name):
+    frame = tables[0][name]
+    assert list(frame.columns) == COMPARISON_COLUMNS
+    assert set(frame.metric) == set(PAPER_TABLES[name].metrics)
+    # Every dataset × method row has every metric of the table, once.
+    assert (frame.groupby(["dataset", "method"]).size() == len(PAPER_TABLES[name].metrics)).all()
+
+
+def test_table4_rows_values_and_verdicts(tables):
+    table4 = tables[0]["table4"]
+    mnist = table4[table4.dataset == "permuted_mnist"]
+    # Every method the paper reports, run or not, in the paper's order.
+    assert list(dict.fromkeys(mnist.method)) == ["van", "ewc", "pi", "mas", "rwalk", "prognn", "gem", "agem", "multitask"]
+    agem = row(table4, "permuted_mnist", "agem", "A_T")
+    assert (agem.ours_mean, agem.ours_std, agem.n_seeds) == (pytest.approx(89.1), pytest.approx(0.1), 2)
+    assert (agem.paper_mean, agem.paper_std, agem.sigma_source, agem.verdict) == (89.1, 0.14, "paper", REPRODUCED)
+    van = row(table4, "permuted_mnist", "van", "A_T")
+    assert van.ours_mean == pytest.approx(75.0) and van.verdict == OFF
+    assert van.diff_sigmas == pytest.approx((75.0 - 47.9) / 1.32)
+    assert row(table4, "permuted_mnist", "ewc", "F_T").verdict == NOT_RUN
+    assert row(table4, "permuted_mnist", "multitask", "F_T").verdict == NO_PAPER_VALUE
+    # Split CIFAR is not in the run: its paper rows stay, as gaps; the digits get ours only.
+    assert set(table4[table4.dataset == "split_cifar"].verdict) <= {NOT_RUN, NO_PAPER_VALUE}
+    digits = table4[table4.dataset == "permuted_digits"]
+    assert list(digits.method.unique()) == ["agem"] and set(digits.verdict) == {NO_PAPER_VALUE}
+
+
+def test_table2_on_the_memory_and_on_the_test_set(tables):
+    table2 = tables[0]["table2"]
+    assert list(dict.fromkeys(zip(table2.dataset, table2.method))) == [
+        ("permuted_mnist", "gem"), ("permuted_mnist", "agem"), ("split_cifar", "gem"), ("split_cifar", "agem"),
+        ("permuted_digits", "agem")]  # the run's own benchmark, without a memory: no value
+    memory = row(table2, "permuted_mnist", "agem", "A_T_memory")
+    assert (memory.ours_mean, memory.paper_mean) == (pytest.approx(98.0), 99.3)
+    assert row(table2, "permuted_mnist", "agem", "F_wst_memory").ours_mean == pytest.approx(0.01)
+    assert row(table2, "permuted_mnist", "gem", "F_wst").ours_mean == pytest.approx(0.05)  # 0.9 - 0.85
+    assert memory_metrics(None) == {"A_T_memory": pytest.approx(NAN, nan_ok=True), "F_wst_memory": pytest.approx(NAN, nan_ok=True)}
+
+
+def test_table3_gem_variants(tables):
+    table3 = tables[0]["table3"]
+    assert list(table3[table3.dataset == "permuted_mnist"].method.unique()) == ["gem", "sgem", "agem"]
+    sgem = row(table3, "permuted_mnist", "sgem", "A_T")
+    assert (sgem.paper_mean, sgem.verdict) == (88.2, NOT_RUN)
+    assert row(table3, "permuted_mnist", "gem", "A_T").paper_mean == 89.5  # App. E's GEM row
+
+
+def test_table5_standard_and_joint_embedding(tables):
+    table5 = tables[0]["table5"]
+    assert list(table5.dataset.unique()) == ["split_cub", "split_cub_je"]
+    je = row(table5, "split_cub_je", "agem", "A_T")
+    assert (je.ours_mean, je.paper_mean, je.paper_std) == (pytest.approx(71.0), 71.0, 2.83)
+    # F_T printed without σ, one seed of ours: the rounding resolution is the σ.
+    forgetting = row(table5, "split_cub", "agem", "F_T")
+    assert (forgetting.sigma_source, forgetting.sigma) == ("resolution", 0.005)
+    assert forgetting.diff_sigmas == pytest.approx((0.1 - 0.07) / 0.005)
+    assert set(tables[0]["table6"].verdict) <= {NOT_RUN, NO_PAPER_VALUE}
+
+
+def test_table7_time_and_memory(tables):
+    table7 = tables[0]["table7"]
+    seconds = row(table7, "permuted_mnist", "gem", "train_seconds")
+    assert (seconds.paper_mean, seconds.ours_mean, seconds.verdict) == (3442, 160.0, NOT_COMPARABLE)
+    ratio = row(table7, "permuted_mnist", "gem", "time_vs_agem")
+    assert ratio.ours_mean == pytest.approx(4.0) and ratio.paper_mean == pytest.approx(3442 / 477)
+    assert ratio.verdict == OFF
+    assert row(table7, "permuted_mnist", "agem", "memory_bytes").ours_mean == 3000
+    assert row(table7, "permuted_mnist", "agem", "memory_formula_bytes").ours_mean == 4 * (2 * 1000 + 260 * 20)
+    assert row(table7, "permuted_mnist", "gem", "memory_formula_bytes").paper_note == "PT + (B+M)H"
+    assert np.isnan(row(table7, "permuted_mnist", "van", "memory_formula_bytes").ours_mean)  # no P in that run
+    assert row(table7, "split_cub", "prognn", "train_seconds").paper_mean == np.inf  # out of memory
+
+
+def test_time_ratio_propagates_both_stds():
+    ratio, std = time_ratio((100.0, 10.0), (50.0, 5.0))
+    assert ratio == 2.0 and std == pytest.approx(2.0 * np.hypot(0.1, 0.1))
+    assert np.isnan(time_ratio((100.0, 10.0), (NAN, NAN))[0])
+
+
+def test_readable_tables(tables):
+    out_dir = tables[1]
+    markdown = (out_dir / "table4_mnist_cifar.md").read_text(encoding="utf-8")
+    for cell in ("# Table 4", "89.1 ± 0.14", "89.1 ± 0.10", "reproduced", "not run", "no paper value",
+                 "Permuted digits", "A_T (%) paper", "A_T (%) Δ"):
+        assert cell in markdown, cell
+    assert f"{(75.0 - 47.9) / 1.32:+.1f}σ off" in markdown
+    latex = (out_dir / "table7_cost.tex").read_text(encoding="utf-8")
+    for cell in (r"\toprule", r"\bottomrule", r"$\Delta$", "not comparable", r"PT + (B+M)H", r"P + B$\cdot$H"):
+        assert cell in latex, cell
