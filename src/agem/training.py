@@ -329,7 +329,8 @@ def train_run(
         diverged_step = exc.step
         log(f"{label} DIVERGED: {exc}; recording the run as diverged")
 
-    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    # The method's model, not the one built here: a method may grow it (PROG-NN's columns).
+    buffers = sum(b.numel() * b.element_size() for b in method.model.buffers())
     return RunRecord(
         dataset=stream.benchmark,
         method=method_name,

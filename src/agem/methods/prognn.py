@@ -69,8 +69,6 @@ class ProgressiveNeuralNetwork(ContinualMethod):
         return mask_logits(scores, self.stream.output_masks, task_ids)
 
     def state_bytes(self) -> int:
-        """Every column's and adapter's parameters, the gradient buffer, and the batch-norm
-        statistics of the columns after the first (the loop counts the first network's)."""
-        parameters = _nbytes(self.model.parameters())
-        later_buffers = _nbytes(b for column in self.model.columns[1:] for b in column.buffers())
-        return parameters + _nbytes([self.flat.grads]) + later_buffers
+        """Every column's and adapter's parameters and the gradient buffer (the loop adds the
+        model's batch-norm statistics, every column's)."""
+        return _nbytes(self.model.parameters()) + _nbytes([self.flat.grads])
