@@ -249,7 +249,6 @@ def train_run(
     resumed = load_checkpoint(checkpoint, fingerprint, stream, log) if checkpoint is not None else None
     if resumed is not None:
         state, method, generator_state = resumed
-        model = method.model
         shuffle_generator.set_state(generator_state)
     acc_final, acc_lca, acc_memory = state.acc_final, state.acc_lca, state.acc_memory
     clock = Clock(device)
