@@ -23,13 +23,11 @@ config to rebuild with::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -42,6 +40,7 @@ import h5py
 import yaml
 
 from agem.atomic import atomic_output
+from agem.provenance import file_digests, git_commit
 from agem.runfile import RUN_FORMAT_VERSION
 
 BUNDLE_FORMAT_VERSION = 1
@@ -58,11 +57,7 @@ class BundleError(ValueError):
 
 
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digests(path, ("sha256",))["sha256"]
 
 
 def package_versions() -> dict[str, str]:
@@ -72,12 +67,7 @@ def package_versions() -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        commit = ""
-    versions["git_commit"] = commit or "unknown"
+    versions["git_commit"] = git_commit()
     return versions
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,15 +18,8 @@ from agem.runfile import write_run
 from agem.streams import load_stream
 from agem.cv import read_selected_hparams
 from agem.devices import resolve_device
+from agem.provenance import git_commit
 from agem.training import TrainSettings, train_run
-
-
-def git_commit(folder: Path) -> str:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
 def versions(device: torch.device) -> dict:
@@ -39,7 +31,7 @@ def versions(device: torch.device) -> dict:
         "scipy": scipy.__version__,
         "h5py": h5py.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "git_commit": git_commit(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),  # empty outside SLURM
         "host": platform.node(),
     }

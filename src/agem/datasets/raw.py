@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agem.provenance import HASH_ALGORITHMS, file_digests
 from agem.atomic import atomic_output
 
 RAW_ROOT = Path("resources/raw")
 VERIFIED = "verified.json"
-HASH_ALGORITHMS = ("md5", "sha256")
 
 
 class RawDataError(RuntimeError):
@@ -74,16 +74,6 @@ def parse_checksum(checksum: str) -> tuple[str, str] | None:
     if algorithm not in HASH_ALGORITHMS or not digest:
         raise ValueError(f"checksum {checksum!r} must look like 'md5:<hex>' or 'sha256:<hex>'")
     return algorithm, digest.lower()
-
-
-def file_digests(path: Path, chunk: int = 1 << 20) -> dict[str, str]:
-    """md5 and sha256 of a file in one pass (reading a 13 GB archive twice would double the wait)."""
-    hashes = {name: hashlib.new(name) for name in HASH_ALGORITHMS}
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            for h in hashes.values():
-                h.update(block)
-    return {name: h.hexdigest() for name, h in hashes.items()}
 
 
 def verify_file(path: Path, checksum: str) -> dict[str, str]:
