@@ -22,6 +22,7 @@ from PIL import Image
 
 from agem.paper import ARTEFACTS, SUMMARY_STEM, TABLES
 from test_workflow import TINY_CONFIG, job_counts
+from test_workflow import snakemake as run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +48,9 @@ def copy_workflow(target: Path) -> Path:
 
 
 def snakemake(snakefile: Path, workdir: Path, *args: str) -> str:
+    """Run the copied workflow; it must succeed. Returns what Snakemake printed."""
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
-                             "--directory", str(workdir), *args], capture_output=True, text=True, timeout=600)
+    result = run_snakemake(workdir, *args, snakefile=snakefile)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     print(f"{time.monotonic() - started:.1f}s snakemake {' '.join(args)}")

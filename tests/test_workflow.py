@@ -29,8 +29,8 @@ TINY_CONFIG = {
 }
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir), *args]
+def snakemake(workdir: Path, *args: str, timeout: int = 600, snakefile: Path = SNAKEFILE) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
