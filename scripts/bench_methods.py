@@ -3,7 +3,7 @@
 and GEM against their bare passes.
 
 Prints a table of ms/step, each method's step cost / VAN's, and the ratios the project targets
-(agem-paper.md §10); see agem.bench.
+(agem-paper.md §10); see agem.tools.bench.
 """
 
 import argparse
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from agem.bench import BenchSettings, format_report, run_benchmark
+from agem.tools.bench import BenchSettings, format_report, run_benchmark
 
 
 def main() -> None:

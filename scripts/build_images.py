@@ -6,13 +6,13 @@ import json
 import sys
 import time
 
-from agem.datasets import build_images
-from agem.datasets.raw import RawDataError
+from agem.data.datasets import build_images
+from agem.data.datasets.raw import RawDataError
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", required=True, help="source name (agem.datasets.SOURCES)")
+    parser.add_argument("--source", required=True, help="source name (agem.data.datasets.SOURCES)")
     parser.add_argument("--options", default="{}", help="the benchmark's source_options, as JSON")
     parser.add_argument("--raw-dir", default=None, help="folder of the raw files (default resources/raw/{dataset})")
     parser.add_argument("--out", required=True, help="output image file (.h5)")

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from agem.datasets import build_stream
+from agem.data.datasets import build_stream
 
 
 def main() -> None:

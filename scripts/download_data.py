@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from agem.datasets import RAW_DATASETS
-from agem.datasets.raw import RawDataError, prepare_raw
+from agem.data.datasets import RAW_DATASETS
+from agem.data.datasets.raw import RawDataError, prepare_raw
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from agem.gpu_check import report, run_checks, to_json
+from agem.tools.gpu_check import report, run_checks, to_json
 
 
 def main() -> None:

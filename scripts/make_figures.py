@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Draw the paper's figures (Figs. 1-8; default: 1, 3 and 6) from run files, as PNG and PDF."""
 
-from agem.figures import DEFAULT_FIGURES, FIGURE_NAMES, make_figures
-from agem.tables import run_aggregation_cli
+from aggregation_cli import run_aggregation_cli
+
+from agem.report.figures import DEFAULT_FIGURES, FIGURE_NAMES, make_figures
 
 
 def main() -> None:

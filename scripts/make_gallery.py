@@ -1,7 +1,21 @@
 #!/usr/bin/env python
-"""Write results/figures/README.md: every figure with its caption (agem.gallery)."""
+"""Write results/figures/README.md: every figure with its caption (agem.report.gallery)."""
 
-from agem.gallery import main
+import argparse
+from pathlib import Path
+
+from agem.io.atomic import write_text
+from agem.report.gallery import gallery
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--figures", nargs="*", default=[], help="figure files (PNG; PDFs are linked beside them)")
+    parser.add_argument("--captions", required=True, help="folder of the captions (workflow/report)")
+    parser.add_argument("--out", required=True, help="the Markdown file to write")
+    args = parser.parse_args()
+    print(f"wrote {write_text(Path(args.out), gallery(args.figures, args.captions))}")
+
 
 if __name__ == "__main__":
     main()

@@ -5,9 +5,13 @@ per-task and per-β CSVs) and the paper's Tables 2–7 side by side with the pub
 from collections.abc import Sequence
 from pathlib import Path
 
-from agem.paper import PAPER_RESULTS
-from agem.paper_tables import PAPER_TABLES, write_paper_tables
-from agem.tables import ablation_frame, load_runs, run_aggregation_cli, write_main_tables, write_text
+from aggregation_cli import run_aggregation_cli
+
+from agem.io.atomic import write_text
+from agem.report.frames import ablation_frame, load_runs
+from agem.report.paper import PAPER_RESULTS
+from agem.report.paper_tables import PAPER_TABLES, write_paper_tables
+from agem.report.tables import write_main_tables
 
 MAIN = "main"
 ABLATION = "ablation"  # results/tables/ablation_epochs.csv: the runs behind Figs. 7-8

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from agem.cv import select, write_selection
+from agem.training.cv import select, write_selection
 
 
 def main() -> None:

@@ -5,14 +5,14 @@ import argparse
 import json
 import sys
 
-from agem.runner import run_job
+from agem.training.runner import run_job
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stream", required=True, help="task stream .h5 (rule build_stream)")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--settings", required=True, help="job settings as JSON (agem.config.job_settings)")
+    parser.add_argument("--settings", required=True, help="job settings as JSON (agem.pipeline.config.job_settings)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and BLAS")
     parser.add_argument("--out", required=True, help="output run file .h5")
     parser.add_argument("--checkpoint", help="checkpoint file: saved at every task boundary, resumed from if present")

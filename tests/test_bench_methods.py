@@ -1,7 +1,7 @@
-"""The per-step benchmark (agem.bench) runs every registered method and reports it against VAN."""
+"""The per-step benchmark (agem.tools.bench) runs every registered method and reports it against VAN."""
 
-from agem.bench import BenchSettings, format_report, run_benchmark
 from agem.methods import METHODS
+from agem.tools.bench import BenchSettings, format_report, run_benchmark
 
 
 def test_every_method_is_timed_and_reported_relative_to_van():

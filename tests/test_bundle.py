@@ -9,10 +9,19 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from helpers.runs import RECORDS, write_records
+from helpers.scripts import load_script
 
-from agem.bundle import BUNDLE_FORMAT_VERSION, MANIFEST, BundleError, export_bundle, find_runs, import_bundle, main, sha256_of
-from agem.runfile import read_run
-from test_tables import RECORDS, write_records
+from agem.runs.bundle import (
+    BUNDLE_FORMAT_VERSION,
+    MANIFEST,
+    BundleError,
+    export_bundle,
+    find_runs,
+    import_bundle,
+    sha256_of,
+)
+from agem.runs.runfile import read_run
 
 CONFIG = {"datasets": ["mnist", "cifar"], "methods": ["van", "agem"], "seeds": [0, 1]}
 
@@ -120,6 +129,7 @@ def test_command_line(project, tmp_path, capsys):
     root, _ = project
     (root / "config").mkdir()
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    main = load_script("bundle").main
     assert main(["export", "--out", "out.tar.gz"]) == 0
     assert main(["import", str(root / "out.tar.gz"), "--into", str(tmp_path / "fresh")]) == 0
     printed = capsys.readouterr().out

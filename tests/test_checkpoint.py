@@ -11,35 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PERMUTED_SPEC, SMALL_MLP
+from helpers.checkpoint import SETTINGS, Killed, assert_same_results, kill_after
+from helpers.streams import PERMUTED_SPEC, SMALL_MLP
 
-from agem.datasets import build_stream
-from agem.runfile import read_run
-from agem.training import TrainSettings, train_run
+from agem.data.datasets import build_stream
+from agem.runs.runfile import read_run
+from agem.training.loop import train_run
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = TrainSettings(curve_every=7)
 
 
-class Killed(Exception):
-    """Stands for the job being killed right after a task's checkpoint was written."""
 
 
-def kill_after(task_line: str):
-    def log(line: str) -> None:
-        if task_line in line:
-            raise Killed(line)
-
-    return log
 
 
-def assert_same_results(first, second):
-    for name in ("acc_final", "acc_lca", "acc_memory", "acc_curve", "curve_step", "violations"):
-        a, b = getattr(first, name), getattr(second, name)
-        assert (a is None) == (b is None), name
-        if a is not None:
-            np.testing.assert_array_equal(a, b, err_msg=name)
-    assert first.memory_bytes == second.memory_bytes
 
 
 @pytest.mark.parametrize(("method", "hparams"), [("van", {"lr": 0.1}), ("agem", {"lr": 0.1}), ("gem", {"lr": 0.1}), ("multitask", {"lr": 0.1})])

@@ -5,11 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from test_workflow import job_counts, snakemake, write_config
+from helpers.workflow import job_counts, snakemake, write_config
 
-from agem.config import ConfigError, check_config
-from agem.cv import grid_points, point_id, read_selected_hparams, select, write_selection
-from agem.runfile import RunRecord, read_run, write_run
+from agem.pipeline.config import ConfigError, check_config
+from agem.runs.runfile import RunRecord, read_run, write_run
+from agem.training.cv import (
+    grid_points,
+    point_id,
+    read_selected_hparams,
+    select,
+    write_selection,
+)
 
 
 def config_with(grid: dict) -> dict:
@@ -98,7 +104,7 @@ def test_workflow_selects_on_cv_tasks_and_evaluation_runs_use_the_choice(tmp_pat
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     cv = tmp_path / "results" / "cv" / "permuted_digits"
-    # Independently of agem.cv: A at the end of the 2 CV tasks, averaged over the CV seeds.
+    # Independently of agem.training.cv: A at the end of the 2 CV tasks, averaged over the CV seeds.
     scores = {}
     for point in ("lr0.3", "lr0.01", "lr0.0001"):
         runs = [read_run(cv / "van" / point / f"seed{seed}.h5") for seed in (7, 8)]

@@ -12,13 +12,15 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from miniature_data import write_awa2_archive, write_cub_archive
+from helpers.miniature_data import write_awa2_archive, write_cub_archive
 
-from agem.datasets import build_images, build_stream
-from agem.datasets.archives import IMAGENET_MEAN, IMAGENET_STD, decode_image
-from agem.datasets.raw import RawDataError
-from agem.streams import DiskImages, load_stream, read_stream
-from agem.training import TrainSettings, train_run
+from agem.data.datasets import build_images, build_stream
+from agem.data.datasets.archives import IMAGENET_MEAN, IMAGENET_STD, decode_image
+from agem.data.datasets.raw import RawDataError
+from agem.data.stream_files import DiskImages, read_stream
+from agem.data.streams import load_stream
+from agem.training.loop import train_run
+from agem.training.settings import TrainSettings
 
 CUB_SPEC = {"source": "cub", "layout": "split", "n_tasks": 5, "n_cv_tasks": 3, "classes_per_task": 10}
 AWA_SPEC = {"source": "awa2", "layout": "split", "n_tasks": 20, "n_cv_tasks": 3, "classes_per_task": 5,

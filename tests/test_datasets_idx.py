@@ -10,12 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from miniature_data import idx_bytes, write_idx, write_mnist_folder
+from helpers.miniature_data import idx_bytes, write_idx, write_mnist_folder
 
-from agem.datasets import build_images, build_stream
-from agem.datasets.idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_FILES, IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from agem.datasets.raw import RawDataError
-from agem.streams import load_stream, read_stream
+from agem.data.datasets import build_images, build_stream
+from agem.data.datasets.idx import (
+    DEBIAN_FASHION_MNIST,
+    FASHION_MNIST_FILES,
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    read_idx,
+)
+from agem.data.datasets.raw import RawDataError
+from agem.data.stream_files import read_stream
+from agem.data.streams import load_stream
 
 PERMUTED = {"layout": "permuted", "n_tasks": 5, "n_cv_tasks": 2}
 

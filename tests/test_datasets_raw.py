@@ -13,13 +13,26 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from miniature_data import sha256_of, truncate, write_awa2_archive, write_cifar100_archive, write_mnist_folder
+from helpers.miniature_data import (
+    sha256_of,
+    truncate,
+    write_awa2_archive,
+    write_cifar100_archive,
+    write_mnist_folder,
+)
 
-from agem.datasets import RAW_DATASETS, build_images
-from agem.datasets.cifar import CIFAR100_RAW
-from agem.datasets.cub import CUB_RAW
-from agem.datasets.idx import MNIST_RAW
-from agem.datasets.raw import VERIFIED, ChecksumMismatch, RawDataError, download, file_digests, prepare_raw
+from agem.data.datasets import RAW_DATASETS, build_images
+from agem.data.datasets.cifar import CIFAR100_RAW
+from agem.data.datasets.cub import CUB_RAW
+from agem.data.datasets.idx import MNIST_RAW
+from agem.data.datasets.raw import (
+    VERIFIED,
+    ChecksumMismatch,
+    RawDataError,
+    download,
+    file_digests,
+    prepare_raw,
+)
 
 
 def leftovers(folder: Path) -> list[str]:

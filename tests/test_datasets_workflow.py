@@ -9,13 +9,18 @@ import copy
 
 import pytest
 import yaml
-from miniature_data import sha256_of, write_cub_archive
+from helpers.miniature_data import sha256_of, write_cub_archive
+from helpers.workflow import REPO, job_counts, snakemake, write_config
 from snakemake.utils import validate
-from test_workflow import REPO, job_counts, snakemake, write_config
 
-from agem.config import benchmark_methods, benchmark_seeds, check_config, stream_spec
+from agem.data.streams import load_stream
 from agem.methods import METHODS, make_hyperparameters
-from agem.streams import load_stream
+from agem.pipeline.config import (
+    benchmark_methods,
+    benchmark_seeds,
+    check_config,
+    stream_spec,
+)
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 

@@ -1,4 +1,4 @@
-"""GPU selection for jobs that share a machine (agem.devices), tested with lock files only."""
+"""GPU selection for jobs that share a machine (agem.training.devices), tested with lock files only."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from agem import devices
+from agem.training import devices
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_jobs_get_distinct_gpus_and_a_released_gpu_is_reused(lock_folder):
 
 def test_a_gpu_held_by_another_process_is_skipped(lock_folder):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom agem import devices\ndevices.try_claim_gpu(0)\nprint('held', flush=True)\nsys.stdin.read()"],
+        [sys.executable, "-c", "import sys\nfrom agem.training import devices\ndevices.try_claim_gpu(0)\nprint('held', flush=True)\nsys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -1,9 +1,9 @@
-"""GPU checks (agem.gpu_check): on CUDA when present; their plumbing is exercised on the CPU."""
+"""GPU checks (agem.tools.gpu_check): on CUDA when present; their plumbing is exercised on the CPU."""
 
 import pytest
 import torch
 
-from agem.gpu_check import AGEM_TOLERANCE, report, run_checks
+from agem.tools.gpu_check import AGEM_TOLERANCE, report, run_checks
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

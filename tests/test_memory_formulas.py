@@ -1,11 +1,11 @@
-"""The paper's Table 7 memory formulas (agem.memory_formulas), in bytes, for every method."""
+"""The paper's Table 7 memory formulas (agem.report.memory_formulas), in bytes, for every method."""
 
 import math
 
 import pytest
 
-from agem.memory_formulas import FORMULAS, paper_memory_formula
 from agem.methods import METHODS
+from agem.report.memory_formulas import FORMULAS, paper_memory_formula
 
 P, H, B, M, T = 1000, 30, 10, 250, 17
 

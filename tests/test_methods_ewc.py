@@ -2,7 +2,13 @@
 penalty's gradient against finite differences."""
 
 import torch
-from method_helpers import Float64Twin, assert_step_descends_regularised_loss, linear_method, task_batches, tiny_stream
+from helpers.methods import (
+    Float64Twin,
+    assert_step_descends_regularised_loss,
+    linear_method,
+    task_batches,
+    tiny_stream,
+)
 
 
 def test_importance_is_the_normalised_online_fisher_by_hand(tmp_path):

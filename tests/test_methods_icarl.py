@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_training import _train_past_tasks, batches, make_method
+from helpers.training import _train_past_tasks, batches, make_method
 
 from agem.methods.icarl import herding_selection
 

@@ -3,7 +3,12 @@ hand per example; the step against finite differences."""
 
 import numpy as np
 import torch
-from method_helpers import assert_step_descends_regularised_loss, linear_method, task_batches, tiny_stream
+from helpers.methods import (
+    assert_step_descends_regularised_loss,
+    linear_method,
+    task_batches,
+    tiny_stream,
+)
 
 
 def closed_form_importance(model, task, own_outputs) -> np.ndarray:

@@ -6,10 +6,17 @@ import math
 
 import numpy as np
 import torch
-from conftest import SMALL_MLP
-from method_helpers import Float64Twin, assert_step_descends_regularised_loss, linear_method, task_batches, tiny_stream
+from helpers.methods import (
+    Float64Twin,
+    assert_step_descends_regularised_loss,
+    linear_method,
+    task_batches,
+    tiny_stream,
+)
+from helpers.streams import SMALL_MLP
 
-from agem.training import TrainSettings, train_run
+from agem.training.loop import train_run
+from agem.training.settings import TrainSettings
 
 
 def test_importance_is_the_damped_path_integral_by_hand(tmp_path):

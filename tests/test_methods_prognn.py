@@ -1,4 +1,4 @@
-"""PROG-NN (agem.methods.prognn, agem.progressive): earlier tasks' accuracies bit-identical on
+"""PROG-NN (agem.methods.prognn, agem.networks.progressive): earlier tasks' accuracies bit-identical on
 later tasks (forgetting exactly 0), frozen columns, and the lateral connections by hand, for the
 MLP and for the ResNets (1×1 convolution laterals, batch norm of frozen columns untouched)."""
 
@@ -7,15 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from conftest import SMALL_MLP, class_task, handmade_raw, write_handmade
-from test_training import batches, make_method
+from helpers.streams import SMALL_MLP, class_task, handmade_raw, write_handmade
+from helpers.training import batches, make_method
 
+from agem.data.streams import load_stream
 from agem.methods import METHODS, Batch, make_hyperparameters
-from agem.metrics import forgetting_per_task
-from agem.models import BasicBlock, build_network
-from agem.progressive import residual_pre_activation
-from agem.streams import load_stream
-from agem.training import TrainSettings, accuracy, train_run
+from agem.networks.models import BasicBlock, build_network
+from agem.networks.progressive import residual_pre_activation
+from agem.runs.metrics import forgetting_per_task
+from agem.training.evaluation import accuracy
+from agem.training.loop import train_run
+from agem.training.settings import TrainSettings
 
 
 def test_earlier_tasks_accuracies_are_bit_identical_and_forgetting_is_zero(any_stream):

@@ -3,7 +3,13 @@ official code's procedure, the step against finite differences."""
 
 import pytest
 import torch
-from method_helpers import Float64Twin, assert_step_descends_regularised_loss, linear_method, task_batches, tiny_stream
+from helpers.methods import (
+    Float64Twin,
+    assert_step_descends_regularised_loss,
+    linear_method,
+    task_batches,
+    tiny_stream,
+)
 
 from agem.methods import make_hyperparameters
 

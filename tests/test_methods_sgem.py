@@ -2,8 +2,14 @@
 whole memory; the projection against quadprog (GEM's QP) and A-GEM's closed form."""
 
 import torch
-from conftest import project2cone2, reference_gradient
-from test_training import _train_past_tasks, batches, copy_of, make_method, parameters
+from helpers.references import project2cone2, reference_gradient
+from helpers.training import (
+    _train_past_tasks,
+    batches,
+    copy_of,
+    make_method,
+    parameters,
+)
 
 import agem.methods.gem as gem_module
 

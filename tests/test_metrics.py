@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from agem.metrics import (
+from agem.runs.metrics import (
     average_accuracy_per_task,
     forgetting_per_task,
     lca_curve,
@@ -15,7 +15,7 @@ from agem.metrics import (
     worst_case_forgetting,
     z_b,
 )
-from agem.runfile import RunRecord
+from agem.runs.runfile import RunRecord
 
 NAN = np.nan
 

@@ -10,8 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from agem.models import (
-    BasicBlock, JointEmbeddingHead, PretrainedWeightsMissing, ReducedResNet18, ResNet18, build_network, hidden_units, imagenet_weights_file,
+from agem.networks.models import (
+    BasicBlock,
+    JointEmbeddingHead,
+    PretrainedWeightsMissing,
+    ReducedResNet18,
+    ResNet18,
+    build_network,
+    hidden_units,
+    imagenet_weights_file,
 )
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from agem.paper import (
+from agem.report.paper import (
     ARTEFACTS,
     NO_PAPER_VALUE,
     NOT_RUN,

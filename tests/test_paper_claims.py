@@ -3,8 +3,17 @@
 import pandas as pd
 import pytest
 
-from agem.claims import CLAIM_COLUMNS, CLAIMS, FAILS, HOLDS, UNTESTED, Ours, claims_frame, write_summary
-from agem.paper import OFF, REPRODUCED
+from agem.report.claims import (
+    CLAIM_COLUMNS,
+    CLAIMS,
+    FAILS,
+    HOLDS,
+    UNTESTED,
+    Ours,
+    claims_frame,
+    write_summary,
+)
+from agem.report.paper import OFF, REPRODUCED
 
 # (dataset, method, metric, ours_mean, ours_std)
 NUMBERS = [

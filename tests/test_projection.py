@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
-from conftest import project2cone2
+from helpers.references import project2cone2
 
-from agem.projection import QPSolverError, agem_project, agem_project_, gem_project, solve_gem_dual
+from agem.methods.projection import (
+    QPSolverError,
+    agem_project,
+    agem_project_,
+    gem_project,
+    solve_gem_dual,
+)
 
 DTYPES = [torch.float64, torch.float32]
 

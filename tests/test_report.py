@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agem.gallery import gallery
-from agem.paper import ARTEFACTS, SUMMARY_STEM
+from agem.report.gallery import gallery
+from agem.report.paper import ARTEFACTS, SUMMARY_STEM
 
 CAPTIONS = Path(__file__).resolve().parents[1] / "workflow" / "report"
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import REPO, snakemake, write_config
+from helpers.workflow import REPO, snakemake, write_config
 
-from agem.runfile import read_run
+from agem.runs.runfile import read_run
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,12 +9,24 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import PERMUTED_SPEC, SPLIT_SPEC, class_task, handmade_raw, write_handmade
+from helpers.streams import (
+    PERMUTED_SPEC,
+    SPLIT_SPEC,
+    class_task,
+    handmade_raw,
+    write_handmade,
+)
 from sklearn.datasets import load_digits
 
-from agem.datasets import build_stream
-from agem.datasets.tasks import split_tasks
-from agem.streams import STREAM_FORMAT_VERSION, StreamFormatError, TaskSpec, load_stream, read_stream
+from agem.data.datasets import build_stream
+from agem.data.datasets.tasks import split_tasks
+from agem.data.stream_files import (
+    STREAM_FORMAT_VERSION,
+    StreamFormatError,
+    TaskSpec,
+    read_stream,
+)
+from agem.data.streams import load_stream
 
 
 def test_permuted_stream_attributes_and_roles(stream_files):

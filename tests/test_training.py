@@ -9,14 +9,28 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_MLP, class_task, handmade_raw, project2cone2, reference_gradient, restricted_loss, task_classes
+from helpers.references import (
+    project2cone2,
+    reference_gradient,
+    restricted_loss,
+    task_classes,
+)
+from helpers.streams import SMALL_MLP, class_task, handmade_raw
+from helpers.training import (
+    _train_past_tasks,
+    batches,
+    copy_of,
+    make_method,
+    parameters,
+)
 
-from agem.methods import METHODS, Batch, make_hyperparameters
-from agem.models import build_network
-from agem.runfile import read_run
-from agem.runner import run_job
-from agem.streams import StreamHeader, load_stream, write_stream
-from agem.training import Diverged, LossWatch, TrainSettings, accuracy, train_run
+from agem.data.stream_files import StreamHeader, write_stream
+from agem.data.streams import load_stream
+from agem.runs.runfile import read_run
+from agem.training.evaluation import accuracy
+from agem.training.loop import Diverged, LossWatch, train_run
+from agem.training.runner import run_job
+from agem.training.settings import TrainSettings
 
 HPARAMS = {"van": {"lr": 0.03}, "agem": {"lr": 0.1, "ref_batch_size": 64}, "gem": {"lr": 0.1}, "multitask": {"lr": 0.03}}
 
@@ -29,28 +43,12 @@ def results(record):
     return record.acc_final, record.acc_lca, record.violations
 
 
-def make_method(stream, name: str, hparams: dict, memory: int = 20, seed: int = 0):
-    torch.manual_seed(seed)
-    model = build_network(SMALL_MLP, stream.input_shape, stream.n_outputs)
-    method = METHODS[name](model, stream, make_hyperparameters(name, hparams), memory, torch.Generator().manual_seed(seed))
-    return model, method
 
 
-def batches(task, n: int, start: int = 0, size: int = 10):
-    for b in range(start, start + n):
-        x, y = task.train_batch(torch.arange(b * size, (b + 1) * size))
-        yield Batch(x, y, torch.full_like(y, task.index))
 
 
-def copy_of(model):
-    """A separate network with the same weights (no storage shared with ``model``)."""
-    twin = build_network(SMALL_MLP, (model.layers[0].in_features,), model.layers[-1].out_features)
-    twin.load_state_dict({k: v.clone() for k, v in model.state_dict().items()})
-    return twin
 
 
-def parameters(model) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
 
 
 # --- determinism, shapes ----------------------------------------------------------------------
@@ -154,12 +152,6 @@ def test_van_step_equals_torch_sgd(any_stream, lr):
             torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
 
 
-def _train_past_tasks(method, tasks, steps: int = 6):
-    for task in tasks:
-        method.begin_task(task)
-        for batch in batches(task, steps):
-            method.observe(batch)
-        method.end_task(task)
 
 
 def steps_on_last_task(stream, model, method, n: int = 25):

@@ -2,47 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers.workflow import REPO, TINY_CONFIG, job_counts, snakemake, write_config
 
-from agem.runfile import read_run
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "Snakefile"
-
-# A small but complete stream: 1 CV + 3 evaluation tasks, and a 3-task split benchmark.
-TINY_CONFIG = {
-    "datasets": ["permuted_digits", "split_digits"],
-    "methods": ["van", "agem"],
-    "seeds": [7],
-    "benchmarks": {
-        "permuted_digits": {"n_tasks": 4, "n_cv_tasks": 1, "memory_per_task": 50},
-        "split_digits": {"n_tasks": 3, "memory_per_task": 20},
-    },
-}
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 600, snakefile: Path = SNAKEFILE) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Parse Snakemake's 'Job stats' table of a dry run."""
-    table = output.split("Job stats:", 1)[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, flags=re.MULTILINE)}
-
-
-def write_config(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    return path
+from agem.runs.runfile import read_run
 
 
 def test_dry_run_has_one_training_job_per_dataset_method_seed(tmp_path):

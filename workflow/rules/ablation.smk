@@ -1,4 +1,4 @@
-# The epochs ablation of the paper's Figs. 7-8 (agem.ablation): A_T and F_T after 1, 3, 10, 30
+# The epochs ablation of the paper's Figs. 7-8 (agem.pipeline.ablation): A_T and F_T after 1, 3, 10, 30
 # epochs per task for VAN and EWC with a small and a big network. Optional, not part of `all`:
 #
 #   snakemake --cores 2 ablation_epochs --config 'ablation={datasets: [permuted_digits], methods: [van]}'
@@ -6,8 +6,8 @@
 # Its runs are ordinary training jobs (rule train, with another network and epochs) written to
 # results/ablation/runs/, apart from the main runs.
 
-from agem.ablation import ablation_runs, ablation_settings, check_ablation
-from agem.paper import ABLATION_FIGURES
+from agem.pipeline.ablation import ablation_runs, ablation_settings, check_ablation
+from agem.report.paper import ABLATION_FIGURES
 
 check_ablation(config)
 

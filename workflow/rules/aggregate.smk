@@ -1,4 +1,4 @@
-# The paper's tables and figures, one rule per artefact (agem.paper.ARTEFACTS), each built from
+# The paper's tables and figures, one rule per artefact (agem.report.paper.ARTEFACTS), each built from
 # whatever runs of its datasets the config has: a dataset or method without runs is a gap.
 #
 #   tables        results/tables/main.*                   the main table (Table 4 layout), per-seed CSVs
@@ -12,7 +12,7 @@
 # figures (mtime), and never a run. With `--config reuse_runs=true` no training rule exists at
 # all (Snakefile), which is the documented way to rebuild without retraining.
 
-from agem.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets
+from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets
 
 REUSE_RUNS = config["reuse_runs"]
 REPO = Path(workflow.basedir)
@@ -24,12 +24,14 @@ def code(*paths: str) -> list[Path]:
     return [REPO / path for path in paths]
 
 
-TABLE_CODE = code("src/agem/tables.py", "src/agem/metrics.py", "src/agem/paper.py", "src/agem/paper_tables.py",
-                  "src/agem/runfile.py", "scripts/make_tables.py", "config/paper_results.yaml",
-                  "workflow/schemas/paper_results.schema.yaml")
-FIGURE_CODE = code("src/agem/figures.py", "src/agem/tables.py", "src/agem/metrics.py", "src/agem/paper.py",
-                   "src/agem/runfile.py", "scripts/make_figures.py")
-SUMMARY_CODE = code("src/agem/claims.py", "src/agem/paper.py", "scripts/make_summary.py", "config/paper_results.yaml")
+TABLE_CODE = code("src/agem/report/tables.py", "src/agem/report/frames.py", "src/agem/report/labels.py",
+                  "src/agem/report/paper.py", "src/agem/report/paper_tables.py", "src/agem/report/memory_formulas.py",
+                  "src/agem/runs/metrics.py", "src/agem/runs/runfile.py", "scripts/make_tables.py",
+                  "scripts/aggregation_cli.py", "config/paper_results.yaml", "workflow/schemas/paper_results.schema.yaml")
+FIGURE_CODE = code("src/agem/report/figures.py", "src/agem/report/frames.py", "src/agem/report/labels.py",
+                   "src/agem/runs/metrics.py", "src/agem/report/paper.py", "src/agem/runs/runfile.py",
+                   "scripts/make_figures.py", "scripts/aggregation_cli.py")
+SUMMARY_CODE = code("src/agem/report/claims.py", "src/agem/report/paper.py", "scripts/make_summary.py", "config/paper_results.yaml")
 
 
 def available(paths: list[str]) -> list[str]:
@@ -144,7 +146,7 @@ rule figures:
     """The paper's Figures 1-6 and results/figures/README.md, each with its caption."""
     input:
         figures=[getattr(rules, artefact.name).output for artefact in FIGURES],
-        code=code("src/agem/gallery.py", "scripts/make_gallery.py"),
+        code=code("src/agem/report/gallery.py", "scripts/make_gallery.py"),
     output:
         f"{RESULTS}/figures/README.md",
     log:

@@ -1,9 +1,9 @@
 # `snakemake --cores 1 bundle`: the run files (main and ablation) with a manifest of checksums,
-# the resolved config and package versions, in one archive (agem.bundle). Import it elsewhere with
+# the resolved config and package versions, in one archive (agem.runs.bundle). Import it elsewhere with
 # `python scripts/bundle.py import results/bundle/agem-results.tar.gz` and rebuild with
 # `snakemake --cores 2 artefacts --configfile results/imported/config.yaml --config reuse_runs=true`.
 
-from agem.bundle import DEFAULT_BUNDLE, export_bundle
+from agem.runs.bundle import DEFAULT_BUNDLE, export_bundle
 
 
 rule bundle:

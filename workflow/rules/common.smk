@@ -1,8 +1,8 @@
 import sys
 from pathlib import Path
 
-from agem.config import benchmark_methods, benchmark_seeds, job_settings, stream_spec, to_json
-from agem.cv import grid_points
+from agem.pipeline.config import benchmark_methods, benchmark_seeds, job_settings, stream_spec, to_json
+from agem.training.cv import grid_points
 
 # The interpreter running Snakemake runs the scripts too, so a virtual environment needs no activation.
 PYTHON = sys.executable

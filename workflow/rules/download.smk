@@ -10,7 +10,7 @@
 
 import hashlib
 
-from agem.datasets import RAW_DATASETS, SOURCES, raw_folder
+from agem.data.datasets import RAW_DATASETS, SOURCES, raw_folder
 
 RAW = "resources/raw"
 

@@ -7,7 +7,15 @@ Every module in this package is imported here, so dropping a new file that uses
 import importlib
 import pkgutil
 
-from agem.methods.base import METHODS, Batch, ContinualMethod, Hyperparameters, RehearsalMethod, make_hyperparameters, register
+from agem.methods.base import (
+    METHODS,
+    Batch,
+    ContinualMethod,
+    Hyperparameters,
+    RehearsalMethod,
+    make_hyperparameters,
+    register,
+)
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":

@@ -3,13 +3,13 @@
 Each step computes g on the current batch and g_ref on a batch drawn without replacement from
 the episodic memory of all past tasks; if gᵀg_ref < 0, g is replaced by
 g − (gᵀg_ref / g_refᵀg_ref) g_ref. Both gradients live side by side in flat buffers
-(agem.flat) and the projection runs on the training device.
+(agem.methods.flat) and the projection runs on the training device.
 """
 
 from dataclasses import dataclass
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
-from agem.projection import agem_project_
+from agem.methods.projection import agem_project_
 
 G, G_REF = 0, 1
 

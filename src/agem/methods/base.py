@@ -1,9 +1,19 @@
 """The small interface every continual-learning method implements, and the name registry.
 
-The training loop only ever calls :meth:`ContinualMethod.begin_task`, :meth:`observe` and
-:meth:`end_task`, and reads :attr:`violations` and :meth:`state_bytes`. A method is one file in
-this package: subclass :class:`ContinualMethod`, declare its hyper-parameters as a dataclass,
-and decorate it with ``@register("name")``. Nothing else changes.
+What the training loop (:mod:`agem.training.loop`) uses of a method, and nothing else:
+
+- :meth:`ContinualMethod.begin_task`, :meth:`~ContinualMethod.observe` (one step per batch) and
+  :meth:`~ContinualMethod.end_task`, task after task (one joint phase when
+  :attr:`~ContinualMethod.joint_training`);
+- :meth:`~ContinualMethod.predict` for every evaluation, with :attr:`~ContinualMethod.model` in
+  eval mode;
+- :meth:`~ContinualMethod.memory_batches` after each task (accuracy on the episodic memory);
+- :attr:`~ContinualMethod.violations`, :meth:`~ContinualMethod.state_bytes` and the model's
+  buffers for the run file;
+- :meth:`~ContinualMethod.attach` when it resumes a pickled method from a checkpoint.
+
+A method is one file in this package: subclass :class:`ContinualMethod`, declare its
+hyper-parameters as a dataclass, and decorate it with ``@register("name")``. Nothing else changes.
 """
 
 from __future__ import annotations
@@ -16,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agem.flat import FlatParameters
-from agem.memory import EpisodicMemory
-from agem.streams import Task, TaskStream
+from agem.data.streams import Task, TaskStream
+from agem.methods.flat import FlatParameters
+from agem.methods.memory import EpisodicMemory
 
 # Masked-out logits get a large negative value, as in the paper's multi-head setting: their
 # softmax probability, and hence their gradient, is exactly zero.
@@ -104,6 +114,11 @@ class ContinualMethod:
         """
         return mask_logits(self.model(x), self.stream.output_masks, task_ids)
 
+    def memory_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(x, y, task_ids) of each stored task's episodic memory, for the accuracy on the memory
+        (paper Table 2); empty for methods without one."""
+        return []
+
     def state_bytes(self) -> int:
         """Bytes of everything the method keeps beyond the model (gradients, memory, …)."""
         return self.flat.nbytes
@@ -122,6 +137,9 @@ class RehearsalMethod(ContinualMethod):
 
     def end_task(self, task: Task) -> None:
         self.memory.add_task(task)
+
+    def memory_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        return self.memory.per_task()
 
     def state_bytes(self) -> int:
         return super().state_bytes() + self.memory.nbytes

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from agem.data.streams import Task
 from agem.methods.base import register
 from agem.methods.regularized import (
     ImportanceRegularizedMethod,
@@ -23,7 +24,6 @@ from agem.methods.regularized import (
     RegularizedHyperparameters,
     min_max_normalise,
 )
-from agem.streams import Task
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Every step computes one gradient per past task on that task's whole episodic memory. If the
 current gradient g conflicts with any of them (gᵀg_k < 0), it is replaced by the solution of
 GEM's dual quadratic program (``project2cone2``: margin, ε·I), solved with SciPy in
-agem.projection. Past-task gradients are written straight into rows of one matrix.
+agem.methods.projection. Past-task gradients are written straight into rows of one matrix.
 """
 
 from dataclasses import dataclass
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
-from agem.projection import gem_project
+from agem.methods.projection import gem_project
 
 G = 0  # row of the current gradient; rows 1..t hold the t past tasks' gradients
 

@@ -4,7 +4,7 @@ The official A-GEM code has no iCaRL, so this follows the iCaRL paper, fitted to
 protocol (single pass, batch 10, plain SGD, the same memory budget as A-GEM):
 
 * **Exemplars** — at each task's end, every class of the task gets the same slots as A-GEM's
-  memory (``memory_per_task`` split evenly over the task's classes, agem.memory), filled by
+  memory (``memory_per_task`` split evenly over the task's classes, agem.methods.memory), filled by
   *herding* (iCaRL Alg. 4) on the L2-normalised penultimate features φ(x): the k-th exemplar is
   the example, not yet chosen, whose addition brings the mean of the chosen features closest to
   the class mean μ = mean φ(x). Exemplar sets are never reduced (A-GEM's budget grows per task).
@@ -37,9 +37,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agem.methods.base import MASKED_LOGIT, Batch, Hyperparameters, RehearsalMethod, mask_logits, register
-from agem.models import MLP
-from agem.streams import Task
+from agem.data.streams import Task
+from agem.methods.base import (
+    MASKED_LOGIT,
+    Batch,
+    Hyperparameters,
+    RehearsalMethod,
+    mask_logits,
+    register,
+)
+from agem.networks.models import MLP
 
 FEATURE_BATCH_SIZE = 1024  # examples per forward pass when computing features (any value gives the same)
 

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
+from agem.data.streams import Task
 from agem.methods.base import register
-from agem.methods.regularized import ImportanceRegularizedMethod, RegularizedHyperparameters
-from agem.streams import Task
+from agem.methods.regularized import (
+    ImportanceRegularizedMethod,
+    RegularizedHyperparameters,
+)
 
 IMPORTANCE_BATCH_SIZE = 10  # the official code's batch size for the importance pass
 

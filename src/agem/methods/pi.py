@@ -15,9 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
+from agem.data.streams import Task
 from agem.methods.base import register
-from agem.methods.regularized import ImportanceRegularizedMethod, PathIntegralHyperparameters, RegularizedHyperparameters, add_path_integral_
-from agem.streams import Task
+from agem.methods.regularized import (
+    ImportanceRegularizedMethod,
+    PathIntegralHyperparameters,
+    RegularizedHyperparameters,
+    add_path_integral_,
+)
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""PROG-NN: progressive networks, one column per task (agem-paper.md §4; agem.progressive).
+"""PROG-NN: progressive networks, one column per task (agem-paper.md §4; agem.networks.progressive).
 
 The configured network is the first column. Each later task gets a fresh column with lateral
 adapters from all earlier columns, which are frozen from then on (no gradient, no update,
 batch norm in evaluation mode). Training is plain SGD on the newest column and its adapters:
-the flat parameter buffer (agem.flat) is rebuilt at every task start to hold exactly those.
+the flat parameter buffer (agem.methods.flat) is rebuilt at every task start to hold exactly those.
 Evaluation routes every example to its own task's column, with that task's output mask, so an
 earlier task's accuracy never changes (forgetting exactly 0, paper Table 4). A task that has no
 column yet (``evaluate_future_tasks``) is predicted by the newest column.
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from agem.flat import FlatParameters
+from agem.data.streams import Task
 from agem.methods.base import ContinualMethod, Hyperparameters, mask_logits, register
-from agem.progressive import ProgressiveNetwork
-from agem.streams import Task
+from agem.methods.flat import FlatParameters
+from agem.networks.progressive import ProgressiveNetwork
 
 
 @dataclass

@@ -15,7 +15,7 @@ through three hooks:
   being θ ← θ − lr·u (PI's and RWALK's path integral −g·Δθ = lr·g·u);
 * :meth:`consolidate` sets Ω at the end of a task, before θ* moves to the current parameters.
 
-The penalty's gradient 2λΩ⊙(θ − θ*) is computed on the flat parameter vector (agem.flat) and
+The penalty's gradient 2λΩ⊙(θ − θ*) is computed on the flat parameter vector (agem.methods.flat) and
 added to g directly, without autograd. :class:`OnlineFisher` is the official code's online
 Fisher estimate, shared by EWC and RWALK. This module registers no method.
 """
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from agem.data.streams import Task
 from agem.methods.base import Batch, ContinualMethod, Hyperparameters
-from agem.streams import Task
 
 # The official code's EPSILON, added to (max − min) when min–max normalising importances.
 NORMALISATION_EPSILON = 1e-32

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from agem.data.streams import Task
 from agem.methods.base import register
 from agem.methods.regularized import (
     ImportanceRegularizedMethod,
@@ -35,7 +36,6 @@ from agem.methods.regularized import (
     add_path_integral_,
     min_max_normalise,
 )
-from agem.streams import Task
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Data: raw datasets (``datasets``), the task-stream file format and the streams training reads."""

@@ -1,0 +1,122 @@
+"""Benchmark builders: a raw-image source plus a task layout give one HDF5 task stream.
+
+Sources that read files (MNIST, CIFAR-100, CUB, AwA2, any IDX dataset) are built in two steps:
+:func:`build_images` decodes and preprocesses the source once into an image file
+(``results/images/…``; rule ``build_images``), and :func:`build_stream` cuts it into the tasks
+of one seed, in a small stream file whose images are links into the image file. So ten seeds of
+Split AWA store its 5.6 GB of images once. The embedded digits are small and are stored in each
+stream directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agem.data.datasets.awa import AWA2_RAW, load_awa2
+from agem.data.datasets.cifar import CIFAR100_RAW, load_cifar100
+from agem.data.datasets.cub import CUB_RAW, load_cub
+from agem.data.datasets.digits import load_digits_images
+from agem.data.datasets.idx import (
+    MNIST_RAW,
+    load_fashion_mnist,
+    load_idx_images,
+    load_mnist,
+)
+from agem.data.datasets.raw import RAW_ROOT, RawDataset
+from agem.data.datasets.tasks import permuted_tasks, recurring_class_tasks, split_tasks
+from agem.data.stream_files import (
+    RawImages,
+    StreamHeader,
+    read_image_file,
+    write_image_file,
+    write_stream,
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """How a benchmark's images are obtained.
+
+    ``load(**source_options)``, or ``load(raw_dir, **source_options)`` when the source has
+    ``raw`` files (downloaded or placed in ``resources/raw/{raw.name}/`` by rule ``download``).
+    ``image_file``: decoded once into a shared image file; ``images_on_disk``: training reads its
+    images from that file batch by batch instead of loading them (224×224 CUB and AWA).
+    """
+
+    load: Callable[..., RawImages]
+    raw: RawDataset | None = None
+    image_file: bool = True
+    images_on_disk: bool = False
+
+
+# Later benchmarks register here without touching the stream or task code.
+SOURCES: dict[str, Source] = {
+    "sklearn_digits": Source(load_digits_images, image_file=False),
+    "mnist": Source(load_mnist, MNIST_RAW),
+    "cifar100": Source(load_cifar100, CIFAR100_RAW),
+    "cub": Source(load_cub, CUB_RAW, images_on_disk=True),
+    "awa2": Source(load_awa2, AWA2_RAW, images_on_disk=True),
+    # Bring your own MNIST-format data: source_options name the four IDX files.
+    "idx": Source(load_idx_images),
+    # Fashion-MNIST from Debian's package dataset-fashion-mnist (or source_options.folder).
+    "fashion_mnist": Source(load_fashion_mnist),
+}
+RAW_DATASETS: dict[str, RawDataset] = {s.raw.name: s.raw for s in SOURCES.values() if s.raw is not None}
+
+
+def _source(name: str) -> Source:
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}; known sources: {sorted(SOURCES)}")
+    return SOURCES[name]
+
+
+def raw_folder(source: str) -> Path | None:
+    """The manual-placement / download folder of a source, ``resources/raw/{dataset}/`` (None: no files)."""
+    raw = _source(source).raw
+    return None if raw is None else RAW_ROOT / raw.name
+
+
+def load_source(source: str, options: dict, raw_dir: str | Path | None = None) -> RawImages:
+    """A source's images as :class:`RawImages` (CUB and AWA: lazy, decoded when written)."""
+    spec = _source(source)
+    if spec.raw is None:
+        return spec.load(**options)
+    return spec.load(Path(raw_dir) if raw_dir is not None else raw_folder(source), **options)
+
+
+def build_images(source: str, options: dict, out: str | Path, raw_dir: str | Path | None = None) -> None:
+    """Decode and preprocess a source once into the image file ``out`` (written atomically)."""
+    write_image_file(out, load_source(source, options, raw_dir))
+
+
+def build_stream(benchmark: str, spec: dict, seed: int, out: str | Path, images: str | Path | None = None) -> None:
+    """Build the task stream of ``benchmark`` (its config ``spec``) for stream ``seed``.
+
+    ``images``: the image file of the benchmark's source (from :func:`build_images`), required
+    for every source but the embedded ones.
+    """
+    source = _source(spec["source"])
+    if source.image_file:
+        if images is None:
+            raise ValueError(f"benchmark {benchmark!r}: source {spec['source']!r} needs its image file (build_images) to build a stream")
+        raw = read_image_file(images)
+    else:
+        raw = load_source(spec["source"], spec.get("source_options", {}))
+    n_classes = int(np.max(np.concatenate([raw.train_y, raw.test_y]))) + 1
+    n_outputs = n_classes
+    n_cv_tasks = spec.get("n_cv_tasks", 0)
+    if spec["layout"] == "permuted":
+        tasks = permuted_tasks(len(raw.train_y), len(raw.test_y), int(np.prod(raw.train_x.shape[1:])), n_classes, spec["n_tasks"], n_cv_tasks, seed)
+    elif spec.get("class_sampling", "disjoint") == "with_replacement":
+        tasks, n_outputs = recurring_class_tasks(raw.train_y, raw.test_y, spec["classes_per_task"], spec["n_tasks"], n_cv_tasks, seed)
+    else:
+        tasks = split_tasks(raw.train_y, raw.test_y, spec["classes_per_task"], spec["n_tasks"], n_cv_tasks, seed)
+    header = StreamHeader(
+        benchmark=benchmark, seed=seed, layout=spec["layout"], n_outputs=n_outputs, params=spec,
+        balanced_accuracy=bool(spec.get("balanced_accuracy", False)), images_on_disk=source.images_on_disk,
+    )
+    write_stream(out, header, raw, tasks)

@@ -1,0 +1,1 @@
+"""Files written safely and traced to their origin: atomic writes, the git commit, content digests."""

@@ -1,0 +1,1 @@
+"""The paper's networks, built by name from the config, and progressive columns for PROG-NN."""

@@ -1,0 +1,125 @@
+"""Checks the schema cannot express, and the per-job settings the workflow hands to scripts."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from agem.data.datasets import SOURCES
+from agem.methods import METHODS, make_hyperparameters
+from agem.networks.models import NETWORKS
+
+
+class ConfigError(ValueError):
+    """The configuration is inconsistent; the message names the key and the fix."""
+
+
+def coerce_command_line_values(value):
+    """Turn strings that are YAML numbers or booleans into them, recursively, in place.
+
+    Snakemake reads the items of ``--config seeds=[1,2]`` as strings (YAML's BaseLoader); read
+    them as YAML so that the command line means what the config file would.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = coerce_command_line_values(item)
+    elif isinstance(value, list):
+        value[:] = [coerce_command_line_values(item) for item in value]
+    elif isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
+
+
+def check_config(config: dict) -> None:
+    """Cross-check a schema-validated config; raise :class:`ConfigError` naming the offending key."""
+    benchmarks, hparams = config["benchmarks"], config["hparams"]
+    for dataset in config["datasets"]:
+        if dataset not in benchmarks:
+            raise ConfigError(f"datasets: {dataset!r} is not defined under 'benchmarks' (defined: {sorted(benchmarks)})")
+        spec = benchmarks[dataset]
+        where = f"benchmarks.{dataset}"
+        if spec["source"] not in SOURCES:
+            raise ConfigError(f"{where}.source: unknown source {spec['source']!r}; known: {sorted(SOURCES)}")
+        if spec["network"]["type"] not in NETWORKS:
+            raise ConfigError(f"{where}.network.type: unknown network {spec['network']['type']!r}; known: {sorted(NETWORKS)}")
+        if spec["layout"] == "split" and "classes_per_task" not in spec:
+            raise ConfigError(f"{where}.classes_per_task is required for layout 'split'")
+        if spec.get("n_cv_tasks", 0) >= spec["n_tasks"]:
+            raise ConfigError(f"{where}.n_cv_tasks ({spec.get('n_cv_tasks', 0)}) must be smaller than n_tasks ({spec['n_tasks']})")
+        for method in spec.get("methods", []):
+            if method not in METHODS:
+                raise ConfigError(f"{where}.methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+    for method in config["methods"]:
+        if method not in METHODS:
+            raise ConfigError(f"methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+    for dataset in config["datasets"]:
+        for method in benchmark_methods(config, dataset):
+            values = hparams.get(dataset, {}).get(method)
+            if values is None:
+                raise ConfigError(
+                    f"hparams.{dataset}.{method} is missing: add at least its learning rate "
+                    f"(hparams: {{{dataset}: {{{method}: {{lr: ...}}}}}}) to the config; see config/README.md"
+                )
+            try:
+                make_hyperparameters(method, values)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"hparams.{dataset}.{method}: {exc}") from exc
+    if config.get("hparam_selection") == "cross_validate":
+        for dataset in config["datasets"]:
+            if config["benchmarks"][dataset].get("n_cv_tasks", 0) < 1:
+                raise ConfigError(
+                    f"hparam_selection: cross_validate needs CV tasks, but benchmarks.{dataset}.n_cv_tasks is 0; "
+                    "give it n_cv_tasks (the paper: 3) or use hparam_selection: paper"
+                )
+
+
+def benchmark_methods(config: dict, dataset: str) -> list[str]:
+    """The top-level ``methods`` that a benchmark runs: those in its own ``methods`` list if it has
+    one (the paper ran no GEM or PROG-NN on CUB and AWA), else all of them."""
+    allowed = config["benchmarks"][dataset].get("methods")
+    return [m for m in config["methods"] if allowed is None or m in allowed]
+
+
+def benchmark_seeds(config: dict, dataset: str) -> list[int]:
+    """A benchmark's run seeds: its own ``seeds`` if given, else the top-level ``seeds``."""
+    return list(config["benchmarks"][dataset].get("seeds") or config["seeds"])
+
+
+def stream_spec(config: dict, dataset: str) -> dict:
+    """What a stream is built from: changing it rebuilds the stream (and retrains)."""
+    spec = dict(config["benchmarks"][dataset])
+    for training_only in ("memory_per_task", "network", "resources", "seeds", "methods"):
+        spec.pop(training_only, None)
+    return spec
+
+
+def job_settings(config: dict, dataset: str, method: str, hparams: dict | None = None, tasks: str | None = None) -> dict:
+    """Everything one training job needs besides its stream and seed, JSON-serialisable.
+
+    ``hparams`` and ``tasks`` override the config's (a cross-validation grid point trains the
+    given hyper-parameters on the CV tasks).
+    """
+    spec = config["benchmarks"][dataset]
+    # Whether to checkpoint is the workflow's business, not a result's: toggling it must not retrain.
+    training = {k: v for k, v in config.get("training", {}).items() if k != "checkpoint"}
+    if tasks is not None:
+        training["tasks"] = tasks
+    return {
+        "dataset": dataset,
+        "method": method,
+        "hparams": config["hparams"][dataset][method] if hparams is None else hparams,
+        "network": spec["network"],
+        "memory_per_task": spec["memory_per_task"],
+        "training": training,
+        "device": config.get("device", "auto"),
+    }
+
+
+def to_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

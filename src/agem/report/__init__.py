@@ -1,0 +1,1 @@
+"""The paper's tables, figures and reproduction summary, built from run files."""

@@ -1,0 +1,240 @@
+"""The reproduction summary: how many numbers of each table were reproduced, and which of the
+paper's claims hold in this run.
+
+Read from the comparison tables (``results/tables/table{2..7}_*.csv``, :mod:`agem.report.paper_tables`),
+written as ``reproduction_summary.md`` (one page) and ``reproduction_summary.csv`` (one row per
+claim × dataset: claim, paper, dataset, status, evidence).
+
+A claim is checked on every dataset that has the runs it needs (the embedded digits included:
+they show whether the paper's effect appears at all), and reported "not tested" once, naming
+what is missing, when no dataset has them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from agem.io.atomic import write_text
+from agem.report.labels import dataset_label, method_label
+from agem.report.paper import (
+    JE_SUFFIX,
+    PAPER_RESULTS,
+    RESOLUTION,
+    SUMMARY_STEM,
+    VERDICTS,
+    PaperResults,
+    load_paper_results,
+)
+from agem.report.tables import markdown_table
+
+HOLDS, FAILS, UNTESTED = "holds", "does not hold", "not tested"
+REGULARISATION = ("van", "ewc", "pi", "mas", "rwalk")
+SPEEDUP = 5.0  # Table 7 itself gives 7.2× (MNIST) and 11.7× (CIFAR); the text says "about 100×"
+
+
+class Ours:
+    """Our mean and std per dataset × method × metric, from all comparison tables at once."""
+
+    def __init__(self, comparisons: pd.DataFrame):
+        self.frame = comparisons.drop_duplicates(["dataset", "method", "metric"])
+        self.datasets = list(dict.fromkeys(self.frame["dataset"]))
+        self._index = self.frame.set_index(["dataset", "method", "metric"])
+
+    def get(self, dataset: str, method: str, metric: str) -> tuple[float, float] | None:
+        """(mean, std), or None where we have no finite value (not run, or diverged: ∞)."""
+        try:
+            row = self._index.loc[(dataset, method, metric)]
+        except KeyError:
+            return None
+        mean, std = float(row["ours_mean"]), float(row["ours_std"])
+        return (mean, 0.0 if math.isnan(std) else std) if math.isfinite(mean) else None
+
+    def methods(self, dataset: str, metric: str) -> list[str]:
+        """Methods with a finite value of ``metric`` on ``dataset``."""
+        rows = self.frame[(self.frame["dataset"] == dataset) & (self.frame["metric"] == metric)]
+        return [m for m in dict.fromkeys(rows["method"]) if self.get(dataset, m, metric) is not None]
+
+
+Result = tuple[bool, str] | None  # (holds, evidence), None: the dataset lacks the runs
+
+
+def _pm(value: tuple[float, float], decimals: int = 1) -> str:
+    return f"{value[0]:.{decimals}f} ± {value[1]:.{decimals}f}"
+
+
+def agem_close_to_gem(ours: Ours, dataset: str) -> Result:
+    agem, gem = ours.get(dataset, "agem", "A_T"), ours.get(dataset, "gem", "A_T")
+    if agem is None or gem is None:
+        return None
+    # Within twice the combined σ of the two (each at least the paper's rounding of A_T).
+    bound = 2 * math.hypot(max(agem[1], RESOLUTION["A_T"]), max(gem[1], RESOLUTION["A_T"]))
+    difference = agem[0] - gem[0]
+    return abs(difference) <= bound, f"A-GEM {_pm(agem)} vs GEM {_pm(gem)}: Δ {difference:+.1f} (2σ = {bound:.1f})"
+
+
+def agem_faster_than_gem(ours: Ours, dataset: str) -> Result:
+    agem, gem = ours.get(dataset, "agem", "train_seconds"), ours.get(dataset, "gem", "train_seconds")
+    if agem is None or gem is None or agem[0] <= 0:
+        return None
+    speedup = gem[0] / agem[0]
+    return speedup >= SPEEDUP, f"GEM {gem[0]:.1f} s / A-GEM {agem[0]:.1f} s = {speedup:.1f}×"
+
+
+def agem_less_memory_than_gem(ours: Ours, dataset: str) -> Result:
+    agem, gem = ours.get(dataset, "agem", "memory_bytes"), ours.get(dataset, "gem", "memory_bytes")
+    if agem is None or gem is None or agem[0] <= 0:
+        return None
+    evidence = f"measured: GEM {gem[0] / 2**20:.2f} MiB / A-GEM {agem[0] / 2**20:.2f} MiB = {gem[0] / agem[0]:.1f}×"
+    agem_formula = ours.get(dataset, "agem", "memory_formula_bytes")
+    gem_formula = ours.get(dataset, "gem", "memory_formula_bytes")
+    if agem_formula and gem_formula and agem_formula[0] > 0:
+        evidence += f"; by the paper's formula {gem_formula[0] / agem_formula[0]:.1f}×"
+    return agem[0] < gem[0], evidence
+
+
+def prognn_no_forgetting(ours: Ours, dataset: str) -> Result:
+    forgetting = ours.get(dataset, "prognn", "F_T")
+    if forgetting is None:
+        return None
+    return abs(forgetting[0]) < RESOLUTION["F_T"], f"PROG-NN F_T = {forgetting[0]:.3f}"
+
+
+def agem_beats_regularisation(ours: Ours, dataset: str) -> Result:
+    agem = ours.get(dataset, "agem", "A_T")
+    baselines = {m: ours.get(dataset, m, "A_T") for m in REGULARISATION}
+    baselines = {m: v for m, v in baselines.items() if v is not None}
+    if agem is None or not baselines:
+        return None
+    best = max(baselines, key=lambda m: baselines[m][0])
+    return agem[0] > baselines[best][0], f"A-GEM {agem[0]:.1f} vs best of {', '.join(map(method_label, baselines))}: {method_label(best)} {baselines[best][0]:.1f}"
+
+
+def agem_forgets_less_than_van(ours: Ours, dataset: str) -> Result:
+    agem, van = ours.get(dataset, "agem", "F_T"), ours.get(dataset, "van", "F_T")
+    if agem is None or van is None:
+        return None
+    return agem[0] < van[0], f"F_T: A-GEM {agem[0]:.2f} vs VAN {van[0]:.2f}"
+
+
+def multitask_upper_bound(ours: Ours, dataset: str) -> Result:
+    multitask = ours.get(dataset, "multitask", "A_T")
+    others = {m: ours.get(dataset, m, "A_T")[0] for m in ours.methods(dataset, "A_T") if m != "multitask"}
+    if multitask is None or not others:
+        return None
+    best = max(others, key=others.get)
+    return multitask[0] >= others[best], f"MULTI-TASK {multitask[0]:.1f} vs best other {method_label(best)} {others[best]:.1f}"
+
+
+def je_raises_accuracy(ours: Ours, dataset: str) -> Result:
+    joint = dataset + JE_SUFFIX
+    if dataset.endswith(JE_SUFFIX) or joint not in ours.datasets:
+        return None
+    pairs = {m: (ours.get(dataset, m, "A_T"), ours.get(joint, m, "A_T")) for m in ours.methods(dataset, "A_T")}
+    pairs = {m: (s[0], j[0]) for m, (s, j) in pairs.items() if s is not None and j is not None}
+    if not pairs:
+        return None
+    evidence = "; ".join(f"{method_label(m)} {s:.1f} → {j:.1f}" for m, (s, j) in pairs.items())
+    return all(j > s for s, j in pairs.values()), evidence
+
+
+def gem_fits_memory_better(ours: Ours, dataset: str) -> Result:
+    agem, gem = ours.get(dataset, "agem", "A_T_memory"), ours.get(dataset, "gem", "A_T_memory")
+    if agem is None or gem is None:
+        return None
+    return gem[0] >= agem[0], f"A_T on the memory: GEM {gem[0]:.1f} vs A-GEM {agem[0]:.1f}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    paper: str  # where the paper makes it, with its numbers
+    needs: str  # the runs it needs, for "not tested"
+    check: Callable[[Ours, str], Result]
+
+
+CLAIMS = (
+    Claim("A-GEM ≈ GEM in A_T (within 2σ)", "Table 4: 89.1 vs 89.5 (MNIST), 62.3 vs 61.2 (CIFAR)",
+          "A-GEM and GEM", agem_close_to_gem),
+    Claim(f"A-GEM ≥ {SPEEDUP:.0f}× faster than GEM", "Table 7: 7.2× (MNIST), 11.7× (CIFAR); text: about 100×",
+          "A-GEM and GEM", agem_faster_than_gem),
+    Claim("A-GEM needs less memory than GEM", "Table 7: 2P + (B+M)H vs PT + (B+M)H; text: about 10× lower",
+          "A-GEM and GEM", agem_less_memory_than_gem),
+    Claim("PROG-NN F_T = 0", "Table 4: 0 on MNIST and CIFAR", "PROG-NN", prognn_no_forgetting),
+    Claim("A-GEM has a higher A_T than VAN, EWC, PI, MAS and RWALK", "Tables 4–6, on every benchmark",
+          "A-GEM and a regularisation baseline", agem_beats_regularisation),
+    Claim("A-GEM forgets less than VAN (F_T)", "Tables 4–6: 0.06 vs 0.51 (MNIST), 0.07 vs 0.25 (CIFAR); not on AWA (0.05 vs 0.04)",
+          "A-GEM and VAN", agem_forgets_less_than_van),
+    Claim("MULTI-TASK is the upper bound of A_T", "Tables 4–6, on every benchmark",
+          "MULTI-TASK and another method", multitask_upper_bound),
+    Claim("Joint embedding raises A_T", "Tables 5–6 and Fig. 2: every method on CUB and AWA",
+          "a benchmark and its -JE variant", je_raises_accuracy),
+    Claim("GEM fits its episodic memory better than A-GEM", "Table 2: 99.5 vs 99.3 (MNIST), 97.1 vs 72.1 (CIFAR)",
+          "A-GEM and GEM with acc_memory", gem_fits_memory_better),
+)
+CLAIM_COLUMNS = ["claim", "paper", "dataset", "status", "evidence"]
+
+
+def claims_frame(ours: Ours) -> pd.DataFrame:
+    rows = []
+    for claim in CLAIMS:
+        tested = False
+        for dataset in ours.datasets:
+            result = claim.check(ours, dataset)
+            if result is not None:
+                holds, evidence = result
+                rows.append([claim.text, claim.paper, dataset, HOLDS if holds else FAILS, evidence])
+                tested = True
+        if not tested:
+            rows.append([claim.text, claim.paper, "", UNTESTED, f"needs runs of {claim.needs}"])
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def verdict_counts(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Numbers per table and verdict (rows: tables in order; columns: :data:`VERDICTS`)."""
+    counts = comparisons.groupby(["table", "verdict"], sort=False).size().unstack(fill_value=0)
+    return counts.reindex(columns=list(VERDICTS), fill_value=0)
+
+
+def summary_markdown(comparisons: pd.DataFrame, claims: pd.DataFrame, paper: PaperResults) -> str:
+    counts = verdict_counts(comparisons)
+    count_display = counts.reset_index().rename(columns={"table": "Table"}).astype(str)
+    count_display["Table"] = [f"Table {name.removeprefix('table')}" for name in count_display["Table"]]
+    claim_display = pd.DataFrame({
+        "Claim": claims["claim"], "In the paper": claims["paper"],
+        "Dataset": [dataset_label(d) if d else "–" for d in claims["dataset"]],
+        "This run": claims["status"], "Evidence": claims["evidence"],
+    })
+    held = int((claims["status"] == HOLDS).sum())
+    tested = int((claims["status"] != UNTESTED).sum())
+    return (
+        "# Reproduction summary\n\n"
+        f"Paper: {paper.source}. Every number of Tables 2–7 is compared with its published value in "
+        "results/tables/table*.{csv,md,tex}; reproduced: within 1σ, within 2σ, off: beyond.\n\n"
+        "## Verdicts per table\n\n"
+        + markdown_table(count_display, 1, "not run: the paper reports it, this run has no such run; "
+                                           "no paper value: only this run has it; not comparable: "
+                                           "seconds on different hardware (their ratio is compared).")
+        + f"\n## The paper's claims in this run ({held} of {tested} checks hold)\n\n"
+        + markdown_table(claim_display, claim_display.shape[1], "Each claim is checked on every dataset of this run that has the "
+                                           "runs it needs.")
+    )
+
+
+def write_summary(table_paths: Iterable[str | Path], out_dir: str | Path,
+                  paper_path: str | Path | None = None) -> list[Path]:
+    """Read the comparison tables and write ``reproduction_summary.{md,csv}``; return the paths."""
+    frames = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in table_paths]
+    comparisons = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["table", "dataset", "method", "metric", "ours_mean", "ours_std", "verdict"])
+    paper = load_paper_results(paper_path or PAPER_RESULTS)
+    claims = claims_frame(Ours(comparisons))
+    out_dir = Path(out_dir)
+    return [
+        write_text(out_dir / f"{SUMMARY_STEM}.md", summary_markdown(comparisons, claims, paper)),
+        write_text(out_dir / f"{SUMMARY_STEM}.csv", claims.to_csv(index=False)),
+    ]

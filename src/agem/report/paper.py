@@ -1,0 +1,231 @@
+"""The paper's published values, the verdict of ours against them, and the paper's artefacts.
+
+Three things every table of the reproduction report shares:
+
+- :func:`load_paper_results` reads ``config/paper_results.yaml`` (the numbers of App. E and of
+  Tables 2, 3 and 7, transcribed once) and validates it against
+  ``workflow/schemas/paper_results.schema.yaml``.
+- :func:`compare` turns a published value and ours into the difference in units of σ and a
+  verdict: ``reproduced`` (|Δ| ≤ 1σ), ``within 2σ``, ``off``, or why there is none
+  (``no paper value``, ``not run``, ``not comparable``).
+- :data:`ARTEFACTS` names each table and figure of the paper that the pipeline rebuilds, its
+  output files and the datasets it covers (:func:`artefact_datasets`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
+PAPER_RESULTS_SCHEMA = REPO / "workflow" / "schemas" / "paper_results.schema.yaml"
+
+# --- verdicts ------------------------------------------------------------------------------------
+REPRODUCED = "reproduced"
+WITHIN_2SIGMA = "within 2σ"
+OFF = "off"
+NO_PAPER_VALUE = "no paper value"
+NOT_RUN = "not run"
+NOT_COMPARABLE = "not comparable"
+VERDICTS = (REPRODUCED, WITHIN_2SIGMA, OFF, NO_PAPER_VALUE, NOT_RUN, NOT_COMPARABLE)
+
+# Half a unit of the last digit the paper prints for each metric (App. E: A_T to 0.1 %, F_T and
+# LCA to 0.01). It is the smallest σ a comparison uses: a value printed without a std (F_T on
+# CUB) and a single run of ours (std 0) are still only known to this precision.
+RESOLUTION = {
+    "A_T": 0.05, "A_T_memory": 0.05, "F_T": 0.005, "F_wst": 0.005, "F_wst_memory": 0.005,
+    "LCA10": 0.005, "time_vs_agem": 0.05,
+}
+
+
+class PaperResultsError(ValueError):
+    """config/paper_results.yaml is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class PaperValue:
+    """One published number: mean, and the std over the paper's runs where it gives one.
+    ``mean`` is +inf for the paper's "∞" (a method that failed to train or ran out of memory)."""
+
+    mean: float
+    std: float | None = None
+
+    @classmethod
+    def parse(cls, value: float | list[float]) -> PaperValue:
+        if isinstance(value, list):
+            return cls(float(value[0]), float(value[1]))
+        return cls(float(value))
+
+
+def _parse_tree(tree: dict) -> dict:
+    """dataset -> method -> metric -> PaperValue (also for Table 7's dataset -> method -> value)."""
+    return {
+        dataset: {
+            method: {metric: PaperValue.parse(v) for metric, v in values.items()}
+            if isinstance(values, dict) else PaperValue.parse(values)
+            for method, values in methods.items()
+        }
+        for dataset, methods in tree.items()
+    }
+
+
+@dataclass(frozen=True)
+class PaperResults:
+    """The published values, parsed. Look-ups return None where the paper prints "–"."""
+
+    source: str
+    main: dict          # dataset -> method -> {A_T, F_T, LCA10}: App. E, Tables 4–6
+    memory_vs_test: dict  # Table 2
+    gem_variants: dict  # Table 3 (S-GEM only; GEM and A-GEM are App. E's)
+    train_seconds: dict  # Table 7: dataset -> method -> PaperValue
+    memory_formulas: dict  # Table 7: method -> formula text
+
+    def value(self, section: str, dataset: str, method: str, metric: str | None = None) -> PaperValue | None:
+        entry = getattr(self, section).get(dataset, {}).get(method)
+        if metric is None or entry is None:
+            return entry
+        return entry.get(metric)
+
+    def methods(self, section: str, dataset: str) -> list[str]:
+        return list(getattr(self, section).get(dataset, {}))
+
+
+def load_paper_results(path: str | Path = PAPER_RESULTS, schema: str | Path = PAPER_RESULTS_SCHEMA) -> PaperResults:
+    """Read and validate the published values; :class:`PaperResultsError` names a bad entry."""
+    import jsonschema  # here, not at the top: the figures import this module and never validate
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PaperResultsError(f"cannot read the paper's values from {path}: {exc}") from exc
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema).read_text(encoding="utf-8")))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(raw))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise PaperResultsError(f"{path}: {where}: {error.message}")
+    return PaperResults(
+        source=raw["source"],
+        main=_parse_tree(raw["main"]),
+        memory_vs_test=_parse_tree(raw["memory_vs_test"]),
+        gem_variants=_parse_tree(raw["gem_variants"]),
+        train_seconds=_parse_tree(raw["cost"]["train_seconds"]),
+        memory_formulas=dict(raw["cost"]["memory_formulas"]),
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Ours against the paper: Δ = ours − paper, in units of ``sigma`` (from ``sigma_source``)."""
+
+    sigma: float
+    sigma_source: str  # "paper", "ours" or "resolution" (see RESOLUTION), "" when not compared
+    diff_sigmas: float
+    verdict: str
+
+
+def verdict_of(diff_sigmas: float) -> str:
+    """reproduced: |Δ| ≤ 1σ; within 2σ: 1σ < |Δ| ≤ 2σ; off: beyond."""
+    # Rounded: (0.07 − 0.06) / 0.005 is 2.0000000000000018 in binary, exactly 2σ in decimal.
+    size = round(abs(diff_sigmas), 9)
+    return REPRODUCED if size <= 1 else WITHIN_2SIGMA if size <= 2 else OFF
+
+
+def compare(paper: PaperValue | None, ours_mean: float, ours_std: float, resolution: float) -> Comparison:
+    """The difference in units of the paper's σ, or of ours where the paper gives none, never
+    below ``resolution``; "∞" on both sides (both failed) is reproduced, on one side off."""
+    if paper is None or math.isnan(paper.mean):
+        return Comparison(math.nan, "", math.nan, NO_PAPER_VALUE)
+    if ours_mean is None or math.isnan(ours_mean):
+        return Comparison(math.nan, "", math.nan, NOT_RUN)
+    if math.isinf(paper.mean) or math.isinf(ours_mean):
+        same = math.isinf(paper.mean) and math.isinf(ours_mean)
+        return Comparison(math.nan, "", 0.0 if same else math.nan, REPRODUCED if same else OFF)
+    if paper.std:
+        sigma, source = paper.std, "paper"
+    elif ours_std is not None and math.isfinite(ours_std) and ours_std > 0:
+        sigma, source = ours_std, "ours"
+    else:
+        sigma, source = 0.0, "resolution"
+    if sigma < resolution:
+        sigma, source = resolution, "resolution"
+    difference = ours_mean - paper.mean
+    if sigma > 0:
+        diff_sigmas = difference / sigma
+    else:  # no σ anywhere and no resolution: only an exact match is reproduced
+        diff_sigmas = math.copysign(math.inf, difference) if difference else 0.0
+    return Comparison(sigma, source, diff_sigmas, verdict_of(diff_sigmas))
+
+
+# --- the paper's artefacts -----------------------------------------------------------------------
+MNIST, CIFAR, CUB, AWA = "permuted_mnist", "split_cifar", "split_cub", "split_awa"
+JE_SUFFIX = "_je"
+CUB_JE, AWA_JE = CUB + JE_SUFFIX, AWA + JE_SUFFIX
+PAPER_DATASETS = (MNIST, CIFAR, CUB, CUB_JE, AWA, AWA_JE)
+
+# The paper's row order (App. E); methods it does not have come after, in the config's order.
+PAPER_METHOD_ORDER = ("van", "icarl", "ewc", "pi", "mas", "rwalk", "prognn", "gem", "sgem", "agem", "multitask")
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One table or figure of the paper: its rule name, output stems and datasets."""
+
+    name: str                 # rule name and --only key, e.g. "table4", "fig3"
+    stems: tuple[str, ...]    # results/tables/{stem}.* or results/figures/{stem}.*
+    paper_datasets: tuple[str, ...]
+    # Also our benchmarks that have no counterpart in the paper (the embedded digits): they get
+    # rows without paper values in the tables and panels in the figures that cover MNIST/CIFAR.
+    with_other_datasets: bool = True
+    ablation: bool = False    # built from results/ablation/runs, not part of `rule all`
+
+    @property
+    def kind(self) -> str:
+        return "table" if self.name.startswith("table") else "figure"
+
+
+TABLES = (
+    Artefact("table2", ("table2_memory_vs_test",), (MNIST, CIFAR)),
+    Artefact("table3", ("table3_gem_variants",), (MNIST, CIFAR)),
+    Artefact("table4", ("table4_mnist_cifar",), (MNIST, CIFAR)),
+    Artefact("table5", ("table5_cub",), (CUB, CUB_JE), with_other_datasets=False),
+    Artefact("table6", ("table6_awa",), (AWA, AWA_JE), with_other_datasets=False),
+    Artefact("table7", ("table7_cost",), (MNIST, CIFAR, CUB, AWA)),
+)
+FIGURES = (
+    Artefact("fig1", ("fig1_bars",), (MNIST, CIFAR)),
+    Artefact("fig2", ("fig2_cub_awa_je",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False),
+    Artefact("fig3", ("fig3_accuracy_vs_tasks", "fig3_lca_vs_beta"), (MNIST, CIFAR)),
+    Artefact("fig4", ("fig4_lca_cub_awa_je",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False),
+    Artefact("fig5", ("fig5_zero_shot",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False),
+    Artefact("fig6", ("fig6_violations",), (MNIST, CIFAR)),
+)
+ABLATION_FIGURES = (
+    Artefact("fig7", ("fig7_epochs_accuracy",), (MNIST, CIFAR), ablation=True),
+    Artefact("fig8", ("fig8_epochs_forgetting",), (MNIST, CIFAR), ablation=True),
+)
+ARTEFACTS = {a.name: a for a in (*TABLES, *FIGURES, *ABLATION_FIGURES)}
+SUMMARY_STEM = "reproduction_summary"
+
+
+def other_datasets(datasets: list[str] | tuple[str, ...]) -> list[str]:
+    """Datasets of the run without a paper counterpart (the embedded digits benchmarks)."""
+    return [d for d in datasets if d not in PAPER_DATASETS]
+
+
+def artefact_datasets(artefact: Artefact | str, datasets: list[str] | tuple[str, ...]) -> list[str]:
+    """The datasets an artefact shows: the paper's (run or not: a gap shows what is missing),
+    then the run's own benchmarks where the artefact takes them."""
+    artefact = ARTEFACTS[artefact] if isinstance(artefact, str) else artefact
+    others = other_datasets(datasets) if artefact.with_other_datasets else []
+    return [*artefact.paper_datasets, *others]
+
+
+def method_order(methods: list[str] | tuple[str, ...]) -> list[str]:
+    """``methods`` in the paper's row order, the paper's unknown methods last in their given order."""
+    known = [m for m in PAPER_METHOD_ORDER if m in methods]
+    return known + [m for m in methods if m not in PAPER_METHOD_ORDER]

@@ -1,0 +1,1 @@
+"""Run files, the contract between training and reporting: their format, metrics and bundles."""

@@ -1,0 +1,1 @@
+"""Developer tools: the per-step benchmark and the GPU checks."""

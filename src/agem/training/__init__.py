@@ -1,0 +1,1 @@
+"""Training: the continual-learning loop, checkpoints, one job's runner, devices, cross-validation."""

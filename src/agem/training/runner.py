@@ -1,0 +1,67 @@
+"""One training job end to end: threads, device, stream, training, provenance, run file."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy
+import torch
+from threadpoolctl import threadpool_limits
+
+from agem import __version__
+from agem.data.streams import load_stream
+from agem.io.provenance import git_commit
+from agem.runs.runfile import write_run
+from agem.training.cv import read_selected_hparams
+from agem.training.devices import resolve_device
+from agem.training.loop import train_run
+from agem.training.settings import TrainSettings
+
+
+def versions(device: torch.device) -> dict:
+    return {
+        "agem_repro": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "h5py": h5py.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "git_commit": git_commit(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),  # empty outside SLURM
+        "host": platform.node(),
+    }
+
+
+def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str, checkpoint: str | None = None, hparams_file: str | None = None) -> None:
+    if hparams_file is not None:  # chosen by cross-validation (agem.training.cv) instead of the config's values
+        settings = {**settings, "hparams": read_selected_hparams(hparams_file), "hparams_file": str(hparams_file)}
+    torch.set_num_threads(threads)
+    device = resolve_device(settings.get("device", "auto"))
+    # Idle BLAS threads left spinning after a NumPy/SciPy call slowed torch 2.5× in a GEM
+    # measurement (agem-paper.md §10): pin BLAS to the job's thread budget.
+    with threadpool_limits(limits=threads):
+        stream = load_stream(stream_path, device)
+        record = train_run(
+            stream,
+            settings["method"],
+            settings["hparams"],
+            settings["network"],
+            settings["memory_per_task"],
+            TrainSettings(**settings.get("training", {})),
+            seed,
+            log=lambda line: print(line, file=sys.stdout, flush=True),
+            checkpoint=checkpoint,
+        )
+    record.dataset = settings.get("dataset", record.dataset)
+    record.config = {**settings, "seed": seed, "stream": str(stream_path), "threads": threads}
+    record.versions = versions(device)
+    write_run(out, record)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)  # the run file now holds everything
+    print(f"wrote {out}: train {record.train_seconds:.1f}s, memory {record.memory_bytes:,} bytes" + (", DIVERGED" if record.diverged else ""))

@@ -1,0 +1,1 @@
+"""Shared test helpers: streams and runs made by hand, independent references, workflow runs."""
