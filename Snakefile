@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from agem.config import check_config, coerce_command_line_values
+from agem.pipeline.config import check_config, coerce_command_line_values
 
 min_version("8.20")
 
