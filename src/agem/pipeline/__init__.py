@@ -1,0 +1,1 @@
+"""What the Snakefile calls: the config's checks and the settings each job receives."""
