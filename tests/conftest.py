@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.streams import SPECS
 
 from agem.data.datasets import build_stream
 from agem.data.streams import TaskStream, load_stream
+from helpers.streams import SPECS
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,8 +9,6 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from helpers.runs import RECORDS, write_records
-from helpers.scripts import load_script
 
 from agem.runs.bundle import (
     BUNDLE_FORMAT_VERSION,
@@ -22,6 +20,8 @@ from agem.runs.bundle import (
     sha256_of,
 )
 from agem.runs.runfile import read_run
+from helpers.runs import RECORDS, write_records
+from helpers.scripts import load_script
 
 CONFIG = {"datasets": ["mnist", "cifar"], "methods": ["van", "agem"], "seeds": [0, 1]}
 

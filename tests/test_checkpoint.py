@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.checkpoint import SETTINGS, Killed, assert_same_results, kill_after
-from helpers.streams import PERMUTED_SPEC, SMALL_MLP
 
 from agem.data.datasets import build_stream
 from agem.runs.runfile import read_run
 from agem.training.loop import train_run
+from helpers.checkpoint import SETTINGS, Killed, assert_same_results, kill_after
+from helpers.streams import PERMUTED_SPEC, SMALL_MLP
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from helpers.workflow import job_counts, snakemake, write_config
 
 from agem.pipeline.config import ConfigError, check_config
 from agem.runs.runfile import RunRecord, read_run, write_run
@@ -16,6 +15,7 @@ from agem.training.cv import (
     select,
     write_selection,
 )
+from helpers.workflow import job_counts, snakemake, write_config
 
 
 def config_with(grid: dict) -> dict:

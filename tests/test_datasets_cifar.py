@@ -11,12 +11,12 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from helpers.miniature_data import write_cifar100_archive
 
 from agem.data.datasets import build_images, build_stream
 from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import read_image_file, read_stream
 from agem.data.streams import load_stream
+from helpers.miniature_data import write_cifar100_archive
 
 SPEC = {"source": "cifar100", "source_options": {}, "layout": "split", "n_tasks": 20, "n_cv_tasks": 3, "classes_per_task": 5}
 

@@ -12,7 +12,6 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from helpers.miniature_data import write_awa2_archive, write_cub_archive
 
 from agem.data.datasets import build_images, build_stream
 from agem.data.datasets.archives import IMAGENET_MEAN, IMAGENET_STD, decode_image
@@ -21,6 +20,7 @@ from agem.data.stream_files import DiskImages, read_stream
 from agem.data.streams import load_stream
 from agem.training.loop import train_run
 from agem.training.settings import TrainSettings
+from helpers.miniature_data import write_awa2_archive, write_cub_archive
 
 CUB_SPEC = {"source": "cub", "layout": "split", "n_tasks": 5, "n_cv_tasks": 3, "classes_per_task": 10}
 AWA_SPEC = {"source": "awa2", "layout": "split", "n_tasks": 20, "n_cv_tasks": 3, "classes_per_task": 5,

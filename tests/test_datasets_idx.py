@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.miniature_data import idx_bytes, write_idx, write_mnist_folder
 
 from agem.data.datasets import build_images, build_stream
 from agem.data.datasets.idx import (
@@ -23,6 +22,7 @@ from agem.data.datasets.idx import (
 from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import read_stream
 from agem.data.streams import load_stream
+from helpers.miniature_data import idx_bytes, write_idx, write_mnist_folder
 
 PERMUTED = {"layout": "permuted", "n_tasks": 5, "n_cv_tasks": 2}
 

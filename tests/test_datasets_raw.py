@@ -13,13 +13,6 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from helpers.miniature_data import (
-    sha256_of,
-    truncate,
-    write_awa2_archive,
-    write_cifar100_archive,
-    write_mnist_folder,
-)
 
 from agem.data.datasets import RAW_DATASETS, build_images
 from agem.data.datasets.cifar import CIFAR100_RAW
@@ -32,6 +25,13 @@ from agem.data.datasets.raw import (
     download,
     file_digests,
     prepare_raw,
+)
+from helpers.miniature_data import (
+    sha256_of,
+    truncate,
+    write_awa2_archive,
+    write_cifar100_archive,
+    write_mnist_folder,
 )
 
 

@@ -9,8 +9,6 @@ import copy
 
 import pytest
 import yaml
-from helpers.miniature_data import sha256_of, write_cub_archive
-from helpers.workflow import REPO, job_counts, snakemake, write_config
 from snakemake.utils import validate
 
 from agem.data.streams import load_stream
@@ -21,6 +19,8 @@ from agem.pipeline.config import (
     check_config,
     stream_spec,
 )
+from helpers.miniature_data import sha256_of, write_cub_archive
+from helpers.workflow import REPO, job_counts, snakemake, write_config
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.runs import NAN, ROOT, make_record, write_records
 from PIL import Image
 
 from agem.report.figures import FIGURE_NAMES, fig5_zero_shot, fig6_violations, je_pairs
 from agem.report.frames import per_task_frame
 from agem.report.paper import ARTEFACTS
+from helpers.runs import NAN, ROOT, make_record, write_records
 
 STEMS = [stem for name in FIGURE_NAMES for stem in ARTEFACTS[name].stems]
 

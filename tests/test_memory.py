@@ -6,10 +6,10 @@ traced back to exactly one training position of its task."""
 import numpy as np
 import pytest
 import torch
-from helpers.streams import class_task, handmade_raw, write_handmade
 
 from agem.data.streams import load_stream
 from agem.methods.memory import EpisodicMemory, per_class_quota
+from helpers.streams import class_task, handmade_raw, write_handmade
 
 # task 0: classes 0..9, 40 training examples each; task 1: class 10 with 60, class 11 with only 5
 TRAIN_Y = np.concatenate([np.repeat(np.arange(10), 40), np.full(60, 10), np.full(5, 11)])

@@ -2,10 +2,10 @@
 task and resumed ends exactly like an uninterrupted one (pickled method state included)."""
 
 import pytest
-from helpers.checkpoint import SETTINGS, Killed, assert_same_results, kill_after
-from helpers.streams import SMALL_MLP
 
 from agem.training.loop import train_run
+from helpers.checkpoint import SETTINGS, Killed, assert_same_results, kill_after
+from helpers.streams import SMALL_MLP
 
 NEW_METHODS = {
     "ewc": {"lr": 0.1, "lam": 10.0, "fisher_update_every": 3},

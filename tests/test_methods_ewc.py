@@ -2,6 +2,7 @@
 penalty's gradient against finite differences."""
 
 import torch
+
 from helpers.methods import (
     Float64Twin,
     assert_step_descends_regularised_loss,

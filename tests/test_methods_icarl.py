@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.training import _train_past_tasks, batches, make_method
 
 from agem.methods.icarl import herding_selection
+from helpers.training import _train_past_tasks, batches, make_method
 
 
 def brute_force_herding(features: np.ndarray, count: int) -> list[int]:

@@ -3,6 +3,7 @@ hand per example; the step against finite differences."""
 
 import numpy as np
 import torch
+
 from helpers.methods import (
     assert_step_descends_regularised_loss,
     linear_method,

@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import torch
+
+from agem.training.loop import train_run
+from agem.training.settings import TrainSettings
 from helpers.methods import (
     Float64Twin,
     assert_step_descends_regularised_loss,
@@ -14,9 +17,6 @@ from helpers.methods import (
     tiny_stream,
 )
 from helpers.streams import SMALL_MLP
-
-from agem.training.loop import train_run
-from agem.training.settings import TrainSettings
 
 
 def test_importance_is_the_damped_path_integral_by_hand(tmp_path):

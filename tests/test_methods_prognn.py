@@ -7,8 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from helpers.streams import SMALL_MLP, class_task, handmade_raw, write_handmade
-from helpers.training import batches, make_method
 
 from agem.data.streams import load_stream
 from agem.methods import METHODS, Batch, make_hyperparameters
@@ -18,6 +16,8 @@ from agem.runs.metrics import forgetting_per_task
 from agem.training.evaluation import accuracy
 from agem.training.loop import train_run
 from agem.training.settings import TrainSettings
+from helpers.streams import SMALL_MLP, class_task, handmade_raw, write_handmade
+from helpers.training import batches, make_method
 
 
 def test_earlier_tasks_accuracies_are_bit_identical_and_forgetting_is_zero(any_stream):

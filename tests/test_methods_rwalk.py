@@ -3,6 +3,8 @@ official code's procedure, the step against finite differences."""
 
 import pytest
 import torch
+
+from agem.methods import make_hyperparameters
 from helpers.methods import (
     Float64Twin,
     assert_step_descends_regularised_loss,
@@ -10,8 +12,6 @@ from helpers.methods import (
     task_batches,
     tiny_stream,
 )
-
-from agem.methods import make_hyperparameters
 
 
 def normalised(v):

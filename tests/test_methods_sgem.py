@@ -2,6 +2,8 @@
 whole memory; the projection against quadprog (GEM's QP) and A-GEM's closed form."""
 
 import torch
+
+import agem.methods.gem as gem_module
 from helpers.references import project2cone2, reference_gradient
 from helpers.training import (
     _train_past_tasks,
@@ -10,8 +12,6 @@ from helpers.training import (
     make_method,
     parameters,
 )
-
-import agem.methods.gem as gem_module
 
 
 def steps_with_constraint_rows(stream, hparams, monkeypatch, n: int = 25):
@@ -42,7 +42,7 @@ def memory_gradients(twin, stream, method):
 
 def test_never_more_than_one_constraint_chosen_at_random(any_stream, monkeypatch):
     chosen_tasks, projected = set(), 0
-    for twin, batch, applied, rows, method in steps_with_constraint_rows(any_stream, {"lr": 0.1}, monkeypatch):
+    for twin, _batch, _applied, rows, method in steps_with_constraint_rows(any_stream, {"lr": 0.1}, monkeypatch):
         assert len(method.memory.per_task()) == len(any_stream.tasks) - 1 >= 2  # more than one task to choose from
         used = method.flat.grads[1].double()  # the memory gradient of this step
         distances = [float((used - g_k).norm() / g_k.norm()) for g_k in memory_gradients(twin, any_stream, method)]
@@ -68,7 +68,7 @@ def test_projection_is_gems_qp_on_the_chosen_row(any_stream, monkeypatch):
 def test_margin_and_ridge_zero_give_the_official_codes_agem_projection(any_stream, monkeypatch):
     """The official S-GEM projects with A-GEM's closed form on the chosen task's memory."""
     conflicts = 0
-    for twin, batch, applied, rows, method in steps_with_constraint_rows(any_stream, {"lr": 0.1, "margin": 0.0, "eps": 0.0}, monkeypatch):
+    for twin, batch, applied, _rows, method in steps_with_constraint_rows(any_stream, {"lr": 0.1, "margin": 0.0, "eps": 0.0}, monkeypatch):
         g = reference_gradient(twin, any_stream, batch.x, batch.y, batch.task_ids).double()
         g_k = min(memory_gradients(twin, any_stream, method), key=lambda m: float((method.flat.grads[1].double() - m).norm()))
         if float(g @ g_k) < 0:

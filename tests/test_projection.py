@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
-from helpers.references import project2cone2
 
 from agem.methods.projection import (
     QPSolverError,
@@ -15,6 +14,7 @@ from agem.methods.projection import (
     gem_project,
     solve_gem_dual,
 )
+from helpers.references import project2cone2
 
 DTYPES = [torch.float64, torch.float32]
 
@@ -109,9 +109,9 @@ def test_agem_projection_matches_scipy_minimize():
         if g @ g_ref >= 0:
             continue
         result = scipy.optimize.minimize(
-            lambda z: np.sum((z - g) ** 2), x0=g + 3 * g_ref * abs(g @ g_ref) / (g_ref @ g_ref),
-            jac=lambda z: 2 * (z - g), method="SLSQP",
-            constraints=[{"type": "ineq", "fun": lambda z: z @ g_ref, "jac": lambda z: g_ref}],
+            lambda z, g=g: np.sum((z - g) ** 2), x0=g + 3 * g_ref * abs(g @ g_ref) / (g_ref @ g_ref),
+            jac=lambda z, g=g: 2 * (z - g), method="SLSQP",
+            constraints=[{"type": "ineq", "fun": lambda z, c=g_ref: z @ c, "jac": lambda z, c=g_ref: c}],
             options={"ftol": 1e-14, "maxiter": 500},
         )
         assert result.success

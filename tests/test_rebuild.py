@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers.workflow import TINY_CONFIG, job_counts
-from helpers.workflow import snakemake as run_snakemake
 from PIL import Image
 
 from agem.report.paper import ARTEFACTS, SUMMARY_STEM, TABLES
+from helpers.workflow import TINY_CONFIG, job_counts
+from helpers.workflow import snakemake as run_snakemake
 
 pytestmark = pytest.mark.slow
 

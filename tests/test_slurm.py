@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers.workflow import REPO, snakemake, write_config
 
 from agem.runs.runfile import read_run
+from helpers.workflow import REPO, snakemake, write_config
 
 pytestmark = [
     pytest.mark.slow,

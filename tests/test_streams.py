@@ -9,13 +9,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from helpers.streams import (
-    PERMUTED_SPEC,
-    SPLIT_SPEC,
-    class_task,
-    handmade_raw,
-    write_handmade,
-)
 from sklearn.datasets import load_digits
 
 from agem.data.datasets import build_stream
@@ -27,6 +20,13 @@ from agem.data.stream_files import (
     read_stream,
 )
 from agem.data.streams import load_stream
+from helpers.streams import (
+    PERMUTED_SPEC,
+    SPLIT_SPEC,
+    class_task,
+    handmade_raw,
+    write_handmade,
+)
 
 
 def test_permuted_stream_attributes_and_roles(stream_files):

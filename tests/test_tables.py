@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.runs import NAN, RECORDS, ROOT, make_record, write_records
 
 from agem.report.frames import MAIN_COLUMNS, main_table, per_seed_metrics
 from agem.report.tables import write_tables
+from helpers.runs import NAN, RECORDS, ROOT, make_record, write_records
 
 
 @pytest.fixture(scope="module")

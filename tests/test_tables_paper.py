@@ -10,7 +10,6 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.runs import NAN, ROOT, make_record, write_records
 
 from agem.report.paper import (
     NO_PAPER_VALUE,
@@ -22,6 +21,7 @@ from agem.report.paper import (
 )
 from agem.report.paper_tables import COMPARISON_COLUMNS, PAPER_TABLES, time_ratio
 from agem.runs.metrics import memory_metrics
+from helpers.runs import NAN, ROOT, make_record, write_records
 
 # Two-task runs (see test_tables.make_record): A_T = 100 (x1 + x2)/2, F_T = x0 - x1, LCA10 = lca.
 # Memory accuracies: A_T on M = 100 (0.99 + 0.97)/2 = 98, F_wst on M = 1.0 - 0.99 = 0.01.

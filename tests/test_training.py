@@ -9,6 +9,14 @@ import math
 import numpy as np
 import pytest
 import torch
+
+from agem.data.stream_files import StreamHeader, write_stream
+from agem.data.streams import load_stream
+from agem.runs.runfile import read_run
+from agem.training.evaluation import accuracy
+from agem.training.loop import Diverged, LossWatch, train_run
+from agem.training.runner import run_job
+from agem.training.settings import TrainSettings
 from helpers.references import (
     project2cone2,
     reference_gradient,
@@ -23,14 +31,6 @@ from helpers.training import (
     make_method,
     parameters,
 )
-
-from agem.data.stream_files import StreamHeader, write_stream
-from agem.data.streams import load_stream
-from agem.runs.runfile import read_run
-from agem.training.evaluation import accuracy
-from agem.training.loop import Diverged, LossWatch, train_run
-from agem.training.runner import run_job
-from agem.training.settings import TrainSettings
 
 HPARAMS = {"van": {"lr": 0.03}, "agem": {"lr": 0.1, "ref_batch_size": 64}, "gem": {"lr": 0.1}, "multitask": {"lr": 0.03}}
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers.workflow import REPO, TINY_CONFIG, job_counts, snakemake, write_config
 
 from agem.runs.runfile import read_run
+from helpers.workflow import REPO, TINY_CONFIG, job_counts, snakemake, write_config
 
 
 def test_dry_run_has_one_training_job_per_dataset_method_seed(tmp_path):

@@ -3,9 +3,9 @@ step, the main table shows ∞ for it, and the other runs are summarised as usua
 
 import pandas as pd
 import pytest
-from helpers.workflow import snakemake, write_config
 
 from agem.runs.runfile import read_run
+from helpers.workflow import snakemake, write_config
 
 # PI with a learning rate that overflows the weights at once (the paper's PI on MNIST "fails to
 # train"), next to VAN on the same stream.

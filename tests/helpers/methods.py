@@ -115,7 +115,9 @@ def assert_step_descends_regularised_loss(stream: TaskStream, name: str, hparams
         theta = flat_parameters(model)
         assert not torch.equal(theta, anchor)  # θ has left θ*: the penalty's gradient is non-zero
         basis = torch.eye(len(theta), dtype=torch.float64)
-        finite_differences = torch.tensor([(regularised(theta + h * e, batch) - regularised(theta - h * e, batch)) / (2 * h) for e in basis], dtype=torch.float64)
+        finite_differences = torch.tensor(
+            [(regularised(theta + h * e, batch) - regularised(theta - h * e, batch)) / (2 * h) for e in basis], dtype=torch.float64
+        )
         loss = method.observe(batch)
         applied = (theta - flat_parameters(model)) / lr
         torch.testing.assert_close(applied, finite_differences, rtol=1e-4, atol=1e-5 * float(finite_differences.abs().max()))

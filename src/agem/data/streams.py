@@ -18,7 +18,7 @@ from agem.data.stream_files import DiskImages, StreamFile, TaskSpec, read_stream
 class Task:
     """One task of a loaded stream, its inputs normalised and permuted on the fly, on ``device``."""
 
-    def __init__(self, stream: "TaskStream", index: int, spec: TaskSpec):
+    def __init__(self, stream: TaskStream, index: int, spec: TaskSpec):
         self.stream = stream
         self.index = index
         self.role = spec.role

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 HASH_ALGORITHMS = ("md5", "sha256")
+PACKAGE_FOLDER = Path(__file__).resolve().parent
 
 
-def git_commit(folder: Path = Path(__file__).resolve().parent) -> str:
+def git_commit(folder: Path = PACKAGE_FOLDER) -> str:
     """The commit checked out at ``folder`` (this package's by default), or "unknown"."""
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)

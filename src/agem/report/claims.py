@@ -111,7 +111,8 @@ def agem_beats_regularisation(ours: Ours, dataset: str) -> Result:
     if agem is None or not baselines:
         return None
     best = max(baselines, key=lambda m: baselines[m][0])
-    return agem[0] > baselines[best][0], f"A-GEM {agem[0]:.1f} vs best of {', '.join(map(method_label, baselines))}: {method_label(best)} {baselines[best][0]:.1f}"
+    compared = ", ".join(map(method_label, baselines))
+    return agem[0] > baselines[best][0], f"A-GEM {agem[0]:.1f} vs best of {compared}: {method_label(best)} {baselines[best][0]:.1f}"
 
 
 def agem_forgets_less_than_van(ours: Ours, dataset: str) -> Result:

@@ -30,7 +30,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
@@ -109,7 +109,7 @@ def export_bundle(out: str | Path, run_paths: Iterable[str | Path], config: dict
     manifest = {
         "bundle_format_version": BUNDLE_FORMAT_VERSION,
         "run_format_version": RUN_FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config,
         "versions": package_versions(),
         "files": files,
@@ -117,7 +117,7 @@ def export_bundle(out: str | Path, run_paths: Iterable[str | Path], config: dict
     data = json.dumps(manifest, indent=2, sort_keys=True).encode()
     with atomic_output(out) as tmp, tarfile.open(tmp, "w:gz") as tar:
         info = tarfile.TarInfo(MANIFEST)
-        info.size, info.mtime = len(data), int(datetime.now(timezone.utc).timestamp())
+        info.size, info.mtime = len(data), int(datetime.now(UTC).timestamp())
         tar.addfile(info, io.BytesIO(data))
         for name in names:
             tar.add(root / name, arcname=name, recursive=False)

@@ -340,6 +340,7 @@ def format_report(report: dict) -> str:
     agem = max(r["agem_extra_over_ref_pass"] for r in report["ratios"])
     gem = max(r["gem_over_floor"] for r in report["ratios"])
     t = report["targets"]
-    lines.append(f"{'PASS' if report['agem_pass'] else 'FAIL'}: A-GEM extra cost / one ref-batch fwd/bwd, worst {agem:.3f} (target <= {t['agem_extra_over_ref_pass']})")
+    lines.append(f"{'PASS' if report['agem_pass'] else 'FAIL'}: A-GEM extra cost / one ref-batch fwd/bwd, "
+                 f"worst {agem:.3f} (target <= {t['agem_extra_over_ref_pass']})")
     lines.append(f"{'PASS' if report['gem_pass'] else 'FAIL'}: GEM step / GEM floor, worst {gem:.3f} (target <= {t['gem_over_floor']})")
     return "\n".join(lines)

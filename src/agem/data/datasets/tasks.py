@@ -67,7 +67,9 @@ def split_tasks(train_y: np.ndarray, test_y: np.ndarray, classes_per_task: int, 
     return tasks
 
 
-def recurring_class_tasks(train_y: np.ndarray, test_y: np.ndarray, classes_per_task: int, n_tasks: int, n_cv_tasks: int, seed: int) -> tuple[list[TaskSpec], int]:
+def recurring_class_tasks(
+    train_y: np.ndarray, test_y: np.ndarray, classes_per_task: int, n_tasks: int, n_cv_tasks: int, seed: int
+) -> tuple[list[TaskSpec], int]:
     """Split AWA (paper §2): classes may recur across tasks; returns the tasks and n_outputs.
 
     CV tasks take the first ``n_cv_tasks × classes_per_task`` classes in label order (AWA 0–14),
