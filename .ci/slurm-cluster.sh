@@ -5,7 +5,7 @@
 #   .ci/slurm-cluster.sh up   BASE      start munged, slurmctld, slurmd with state under BASE
 #   .ci/slurm-cluster.sh down BASE      stop them by the PIDs in their pid files
 #
-# Facts this relies on (shared/reference/slurm-local-cluster.md): no systemd here, so the daemons
+# Facts this relies on: no systemd here, so the daemons
 # are started by hand; the config must be at /etc/slurm/slurm.conf because the jobstep plugin
 # strips SLURM_* variables (SLURM_CONF included) inside jobs; no accounting database, so the
 # profile must use `squeue` as its status command.

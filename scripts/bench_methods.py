@@ -3,7 +3,7 @@
 and GEM against their bare passes.
 
 Prints a table of ms/step, each method's step cost / VAN's, and the ratios the project targets
-(agem-paper.md §10); see agem.tools.bench.
+(docs/reproduction.md#cost); see agem.tools.bench.
 """
 
 import argparse

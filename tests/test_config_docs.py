@@ -107,9 +107,6 @@ def test_readme_names_every_default_method_and_dataset():
     assert [d for d in config["datasets"] if f"`{d}`" not in readme] == []
 
 
-def test_readme_has_no_private_citations():
-    assert "agem-paper.md" not in README.read_text(encoding="utf-8")
-
 
 def stale_copy(tmp_path: Path) -> Path:
     """A copy of the schema with one description changed."""

@@ -1,4 +1,4 @@
-"""The paper's networks (agem-paper.md §3): forward shapes, parameter counts computed
+"""The paper's networks (docs/decisions.md#networks): forward shapes, parameter counts computed
 independently, batch-norm settings, no max-pool, the joint-embedding head, and the ImageNet
 weights through torchvision's cache (offline: a clear error naming where to place the file)."""
 

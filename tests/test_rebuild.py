@@ -27,7 +27,7 @@ from helpers.workflow import snakemake as run_snakemake
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-# The documented command (README, "Tables, figures and the reproduction report").
+# The documented command (docs/reproduction.md#reuse-runs).
 REBUILD = ("artefacts", "--cores", "2", "--config", "reuse_runs=true")
 CONFIG = {**TINY_CONFIG, "datasets": ["permuted_digits"]}
 TABLE_FILES = [f"tables/{stem}.{ext}" for a in TABLES for stem in a.stems for ext in ("csv", "md", "tex")]

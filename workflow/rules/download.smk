@@ -1,4 +1,4 @@
-# Raw data of the paper's benchmarks (agem-paper.md §2) and the images decoded from it once.
+# Raw data of the paper's benchmarks (docs/benchmarks.md#getting-the-data) and the images decoded from it once.
 #
 #   download      resources/raw/{raw_dataset}/verified.json   the original files, placed by hand or
 #                                                             downloaded, checksums verified

@@ -4,7 +4,7 @@ Format (version 1) of ``results/streams/{dataset}/seed{seed}.h5``
 ---------------------------------------------------------------------
 A stream stores its images once, as ``uint8``, and describes each task by index arrays into
 them. A permuted benchmark adds one pixel permutation per task instead of 20 permuted copies
-(20 × 55,000 × 784 float32 would be 3.4 GB on MNIST; agem-paper.md §10).
+(20 × 55,000 × 784 float32 would be 3.4 GB on MNIST; docs/benchmarks.md#storage).
 
 file attributes
     ``format_version`` = 1; ``benchmark`` (config name); ``source`` (where the images came from)
@@ -25,7 +25,7 @@ file attributes
     ``attributes`` float32 [n_classes, A], one L2-normalised attribute row per base label
     (CUB 200×312, AWA 50×85; the -JE heads, paper §5). ``train_x`` and ``test_x`` may be HDF5
     external links (relative to the stream's folder) into a shared image file, so that the
-    streams of all seeds store 224×224 images once (agem-paper.md §10).
+    streams of all seeds store 224×224 images once (docs/benchmarks.md#storage).
 ``tasks/{k:03d}/`` for k = 0 .. n_tasks-1 (CV tasks first, then evaluation tasks)
     attributes ``role`` ("cv" | "eval"), ``classes`` (output units the task uses; the others are
     masked out, paper §2 multi-head setting), ``label_offset`` (added to base labels);
@@ -70,7 +70,7 @@ MAX_IMAGES_PER_CHUNK = 64
 class DiskImages:
     """One base image set left in an HDF5 file and read by rows, batch by batch.
 
-    Split CUB and AWA are 1.8 and 5.6 GB as uint8 at 224×224 (agem-paper.md §10); they stay on
+    Split CUB and AWA are 1.8 and 5.6 GB as uint8 at 224×224 (docs/benchmarks.md#storage); they stay on
     disk. ``path`` is the file to open and ``name`` the dataset in it (which may be an external
     link into a shared image file).
     """

@@ -31,7 +31,7 @@ class AGEM(RehearsalMethod):
         if len(self.memory) == 0:  # first task: plain SGD
             return super().observe(batch)
         # The reference pass runs in training mode, so batch-norm statistics see the memory too,
-        # as in the official code (agem-paper.md §3).
+        # as in the official code (docs/decisions.md#reference-pass-bn).
         x_ref, y_ref, ids_ref = self.memory.sample(self.hparams.ref_batch_size)
         g_ref = self.flat.backward_into(G_REF, self.loss(self.model(x_ref), y_ref, ids_ref))
         loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)

@@ -1,4 +1,4 @@
-"""EWC as in the official A-GEM code (agem-paper.md §4): online Fisher, min–max normalised.
+"""EWC as in the official A-GEM code (docs/decisions.md#ewc-online-fisher): online Fisher, min–max normalised.
 
 Loss: CE + λ Σ F̂ (θ − θ*)², where F̂ is the online empirical Fisher of the unregularised
 mini-batch loss (squared mini-batch gradients; :class:`agem.methods.regularized.OnlineFisher`,

@@ -1,4 +1,4 @@
-"""Episodic memory as in the paper's experiments (agem-paper.md §5).
+"""Episodic memory as in the paper's experiments (docs/decisions.md#episodic-memory).
 
 At the end of each task, a per-class quota of that task's training examples is sampled uniformly
 at random without replacement; slots are never overwritten. Each example keeps the index of the

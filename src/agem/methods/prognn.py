@@ -1,4 +1,4 @@
-"""PROG-NN: progressive networks, one column per task (agem-paper.md §4; agem.networks.progressive).
+"""PROG-NN: progressive networks, one column per task (docs/decisions.md#prognn; agem.networks.progressive).
 
 The configured network is the first column. Each later task gets a fresh column with lateral
 adapters from all earlier columns, which are frozen from then on (no gradient, no update,

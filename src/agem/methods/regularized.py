@@ -1,6 +1,6 @@
 """Importance-weighted quadratic penalties: the shared core of EWC, PI, MAS and RWALK.
 
-All four regularisation baselines of the paper (agem-paper.md §4) train on the cross-entropy plus
+All four regularisation baselines of the paper (docs/decisions.md#regularizer-penalty) train on the cross-entropy plus
 
     λ Σ_i Ω_i (θ_i − θ*_i)²        (the official code's ``reg``: no ½)
 

@@ -4,7 +4,7 @@ Each step draws one past task uniformly at random (the official code's
 ``np.random.randint(0, task)``), computes the gradient on that task's whole episodic memory,
 and projects g only if it conflicts with it, with GEM's dual QP on that single row
 (:class:`agem.methods.gem.GEM`, whose code this reuses). The memory is the paper's (a per-class
-random quota per task, agem-paper.md §5).
+random quota per task, docs/decisions.md#episodic-memory).
 
 The official code projects with A-GEM's closed form instead, g − (gᵀg_k / g_kᵀg_k) g_k: that is
 exactly the QP's solution with ``margin: 0`` and ``eps: 0`` (one constraint), so both variants

@@ -1,4 +1,4 @@
-"""Networks of the paper (§3 of agem-paper.md), built by name from the config.
+"""Networks of the paper (docs/decisions.md#networks), built by name from the config.
 
 - ``mlp``: Permuted MNIST's 784-256-256-10.
 - ``reduced_resnet18``: Split CIFAR's reduced ResNet-18 (GEM's ``ResNet18(nclasses, nf=20)``).
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # Batch norm of the official TensorFlow code: epsilon 1e-3, moving-average decay 0.9, which is
-# PyTorch's momentum 0.1 (agem-paper.md §3).
+# PyTorch's momentum 0.1 (docs/decisions.md#batch-norm).
 BN_EPS, BN_MOMENTUM = 1e-3, 0.1
 
 
@@ -144,7 +144,7 @@ class BasicBlock(nn.Module):
 
 
 class ReducedResNet18(FeatureNetwork):
-    """GEM's ``ResNet18(nclasses, nf=20)`` (Split CIFAR, agem-paper.md §3).
+    """GEM's ``ResNet18(nclasses, nf=20)`` (Split CIFAR; docs/decisions.md#gem-resnet).
 
     3×3 conv1 with ``nf`` maps (no max-pool), four stages of two :class:`BasicBlock` with
     nf, 2nf, 4nf, 8nf maps and strides 1, 2, 2, 2, global average pooling, head 8nf → n_outputs.
@@ -207,7 +207,7 @@ class ResNet18(FeatureNetwork):
 
     ``pretrained='imagenet'`` loads torchvision's ImageNet weights (Split CUB), ``'none'`` trains
     from scratch (Split AWA). The official network also had no batch norm on the 1×1 shortcut;
-    torchvision's has one (agem-paper.md §2, **Decision**: keep torchvision's, so the ImageNet
+    torchvision's has one (docs/decisions.md#resnet18-maxpool-shortcut: keep torchvision's, so the ImageNet
     weights fit). Batch norm uses the paper's eps 1e-3 and momentum 0.1.
     """
 

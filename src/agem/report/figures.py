@@ -1,4 +1,4 @@
-"""The paper's figures (agem-paper.md §8) drawn from run files; each saved as PNG (dpi 150) and PDF.
+"""The paper's figures (docs/reproduction.md#artefacts) drawn from run files; each saved as PNG (dpi 150) and PDF.
 
 ``fig1_bars``               A_T, F_T, LCA_10, time and memory relative to the most expensive method,
                             one row of bars per dataset (paper Fig. 1).

@@ -76,7 +76,7 @@ def lca_trapezoid(acc_lca: np.ndarray, beta: int = LCA_BETA) -> float:
     """LCA_β = (Z_0/2 + Z_1 + … + Z_{β−1} + Z_β/2)/β, β ≥ 1.
 
     The trapezoid area the authors' plotting notebook computed; it produced the paper's LCA
-    numbers (agem-paper.md §6, Decision), so it is the reported LCA10.
+    numbers (docs/decisions.md#lca-trapezoid), so it is the reported LCA10.
     """
     if beta < 1:
         raise ValueError(f"the trapezoid LCA needs beta >= 1, got {beta}")

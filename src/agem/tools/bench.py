@@ -10,7 +10,7 @@ pre-built batches. Next to every method it times its *floor*, the bare passes it
 * A-GEM: the same plus one forward/backward on a 256-example reference batch;
 * GEM with ``t`` past tasks: the same plus ``t`` forward/backward passes on 250 examples.
 
-The ratios it reports (targets from the project's engineering notes, agem-paper.md §10):
+The ratios it reports (the project's targets, docs/reproduction.md#cost):
 
 * ``(A-GEM − VAN) / fwd/bwd(256)`` ≤ 1.1: A-GEM's extra cost is essentially one reference pass;
 * ``GEM / GEM floor`` ≤ 1.15: the QP, the flattening and the copies add under 15 %.

@@ -44,7 +44,7 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     torch.set_num_threads(threads)
     device = resolve_device(settings.get("device", "auto"))
     # Idle BLAS threads left spinning after a NumPy/SciPy call slowed torch 2.5× in a GEM
-    # measurement (agem-paper.md §10): pin BLAS to the job's thread budget.
+    # measurement (docs/reproduction.md#threads): pin BLAS to the job's thread budget.
     with threadpool_limits(limits=threads):
         stream = load_stream(stream_path, device)
         record = train_run(

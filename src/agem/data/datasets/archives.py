@@ -85,7 +85,7 @@ def decode_image(data: bytes, size: int, name: str = "") -> np.ndarray:
     """A JPEG (or any image PIL reads) as uint8 [3, size, size] RGB, resized without cropping.
 
     Bilinear resize of the whole image to size × size, as the paper's CUB and AWA pipelines
-    did (agem-paper.md §2: "resized to 224×224 (no crop)"). Grey and CMYK images become RGB.
+    did: resized to 224×224, no crop (docs/benchmarks.md#paper-benchmarks). Grey and CMYK images become RGB.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:

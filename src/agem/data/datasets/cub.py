@@ -56,7 +56,7 @@ def load_cub(raw_dir: Path, image_size: int = 224, normalise: str = "mean_std") 
 
     ``normalise``: ``mean_std`` (default) subtracts torchvision's ImageNet mean and divides by its
     std, as its ImageNet weights expect; ``mean`` subtracts the mean only, as the paper's own
-    pipeline did for its TensorFlow weights (agem-paper.md §2, **Decision**).
+    pipeline did for its TensorFlow weights (docs/decisions.md#cub-imagenet).
     """
     mean, std = imagenet_statistics(image_size, normalise)
     archive = Path(raw_dir) / ARCHIVE

@@ -21,7 +21,7 @@ from agem.data.stream_files import RawImages
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 IDX_FILES = ("train_images", "train_labels", "test_images", "test_labels")
 # MNIST's first 5,000 training images were the TF loader's validation set: 55,000 remain per task
-# (agem-paper.md §2, **Decision**: train[5000:]).
+# (docs/decisions.md#mnist-holdout: train[5000:]).
 MNIST_HELD_OUT = 5000
 
 

@@ -3,7 +3,7 @@
 Every random choice draws from a NumPy generator seeded by (stream seed, purpose), so the
 evaluation tasks and the cross-validation tasks come from separate seed streams. The official
 code drew MNIST's CV permutations from the same seed as the first evaluation permutations, so
-they coincided; here they do not (agem-paper.md §1, **Decision**).
+they coincided; here they do not (docs/decisions.md#cv-tasks).
 """
 
 from __future__ import annotations
