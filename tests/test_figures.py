@@ -2,8 +2,6 @@
 non-trivial, and missing datasets or methods leave gaps instead of errors."""
 
 import dataclasses
-import runpy
-import sys
 from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -15,7 +13,8 @@ from PIL import Image
 from agem.report.figures import FIGURE_NAMES, fig5_zero_shot, fig6_violations, je_pairs
 from agem.report.frames import per_task_frame
 from agem.report.paper import ARTEFACTS
-from helpers.runs import NAN, ROOT, make_record, write_records
+from helpers.runs import NAN, make_record, write_records
+from helpers.scripts import run_script
 
 STEMS = [stem for name in FIGURE_NAMES for stem in ARTEFACTS[name].stems]
 
@@ -60,11 +59,9 @@ def figures(tmp_path_factory) -> tuple[Path, str]:
     out_dir = tmp / "figures"
     printed = StringIO()
     for runs, names in ((paths, [n for n in FIGURE_NAMES if not ARTEFACTS[n].ablation]), (ablation, ["fig7", "fig8"])):
-        argv = ["make_figures.py", "--runs", *map(str, runs), "--datasets", *DATASETS,
-                "--methods", *METHODS, "--out-dir", str(out_dir), "--only", *names]
-        with pytest.MonkeyPatch.context() as patch, redirect_stdout(printed):
-            patch.setattr(sys, "argv", argv)
-            runpy.run_path(str(ROOT / "scripts" / "make_figures.py"), run_name="__main__")
+        with redirect_stdout(printed):
+            run_script("make_figures", "--runs", *map(str, runs), "--datasets", *DATASETS,
+                       "--methods", *METHODS, "--out-dir", str(out_dir), "--only", *names)
     return out_dir, printed.getvalue()
 
 
@@ -81,10 +78,8 @@ def test_figure_is_a_real_image_and_pdf(figures, stem):
 
 def test_default_figures_are_figs_1_3_6(tmp_path):
     paths = write_records(tmp_path / "runs", RECORDS[:2])
-    argv = ["make_figures.py", "--runs", *map(str, paths), "--out-dir", str(tmp_path / "out")]
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(StringIO()):
-        patch.setattr(sys, "argv", argv)
-        runpy.run_path(str(ROOT / "scripts" / "make_figures.py"), run_name="__main__")
+    with redirect_stdout(StringIO()):
+        run_script("make_figures", "--runs", *map(str, paths), "--out-dir", str(tmp_path / "out"))
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == [
         "fig1_bars", "fig3_accuracy_vs_tasks", "fig3_lca_vs_beta", "fig6_violations"]
 

@@ -1,7 +1,5 @@
 """Tables from synthetic run files: contract of main.csv, hand-computed mean/std, readable tables."""
 
-import runpy
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +8,8 @@ import pytest
 
 from agem.report.frames import MAIN_COLUMNS, main_table, per_seed_metrics
 from agem.report.tables import write_tables
-from helpers.runs import NAN, RECORDS, ROOT, make_record, write_records
+from helpers.runs import NAN, RECORDS, make_record, write_records
+from helpers.scripts import run_script
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +83,6 @@ def test_all_diverged_and_multitask_rows():
 def test_cli(tmp_path, monkeypatch, capsys):
     paths = write_records(tmp_path / "runs", RECORDS[:2])
     out_dir = tmp_path / "out"
-    argv = ["make_tables.py", "--runs", *map(str, paths), "--datasets", "mnist", "--methods", "van",
-            "--out-dir", str(out_dir)]
-    monkeypatch.setattr(sys, "argv", argv)
-    runpy.run_path(str(ROOT / "scripts" / "make_tables.py"), run_name="__main__")
+    run_script("make_tables", "--runs", *map(str, paths), "--datasets", "mnist", "--methods", "van", "--out-dir", str(out_dir))
     assert f"wrote {out_dir / 'main.csv'}" in capsys.readouterr().out
     assert len(pd.read_csv(out_dir / "main.csv")) == 1

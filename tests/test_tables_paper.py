@@ -2,8 +2,6 @@
 verdicts, and the readable Markdown / LaTeX versions."""
 
 import dataclasses
-import runpy
-import sys
 from contextlib import redirect_stdout
 from io import StringIO
 
@@ -17,11 +15,13 @@ from agem.report.paper import (
     NOT_RUN,
     OFF,
     REPRODUCED,
+    SMALLER_SCALE,
     TABLES,
 )
 from agem.report.paper_tables import COMPARISON_COLUMNS, PAPER_TABLES, time_ratio
 from agem.runs.metrics import memory_metrics
-from helpers.runs import NAN, ROOT, make_record, write_records
+from helpers.runs import NAN, make_record, write_records
+from helpers.scripts import run_script
 
 # Two-task runs (see test_tables.make_record): A_T = 100 (x1 + x2)/2, F_T = x0 - x1, LCA10 = lca.
 # Memory accuracies: A_T on M = 100 (0.99 + 0.97)/2 = 98, F_wst on M = 1.0 - 0.99 = 0.01.
@@ -58,12 +58,10 @@ def tables(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("paper_tables")
     paths = write_records(tmp / "runs", RECORDS)
     out_dir = tmp / "tables"
-    argv = ["make_tables.py", "--runs", *map(str, paths), "--datasets", "permuted_mnist", "permuted_digits",
-            "split_cub", "split_cub_je", "--methods", *METHODS, "--out-dir", str(out_dir),
-            "--only", *(t.name for t in TABLES)]
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(StringIO()):
-        patch.setattr(sys, "argv", argv)
-        runpy.run_path(str(ROOT / "scripts" / "make_tables.py"), run_name="__main__")
+    with redirect_stdout(StringIO()):
+        run_script("make_tables", "--runs", *map(str, paths), "--datasets", "permuted_mnist", "permuted_digits",
+                   "split_cub", "split_cub_je", "--methods", *METHODS, "--out-dir", str(out_dir),
+                   "--only", *(t.name for t in TABLES))
     return {t.name: pd.read_csv(out_dir / f"{t.stems[0]}.csv", keep_default_na=False, na_values=[""]) for t in TABLES}, out_dir
 
 
@@ -163,3 +161,25 @@ def test_readable_tables(tables):
     latex = (out_dir / "table7_cost.tex").read_text(encoding="utf-8")
     for cell in (r"\toprule", r"\bottomrule", r"$\Delta$", "not comparable", r"PT + (B+M)H", r"P + B$\cdot$H"):
         assert cell in latex, cell
+
+
+def test_a_scaled_stand_in_shows_the_papers_values_with_its_own_verdict(tmp_path):
+    """Permuted MNIST on 5,000 digits: the paper's Permuted MNIST numbers beside ours, the scale said."""
+    records = [make_record("permuted_mnist5k", "agem", 0, (0.9, 0.84, 0.94), 0.29, 40.0, 3000),
+               make_record("permuted_mnist5k", "van", 0, (0.9, 0.6, 0.9), 0.26, 10.0, 1000)]
+    paths = write_records(tmp_path / "runs", records)
+    with redirect_stdout(StringIO()):
+        run_script("make_tables", "--runs", *map(str, paths), "--datasets", "permuted_mnist5k",
+                   "--out-dir", str(tmp_path / "tables"), "--only", "table4")
+    frame = pd.read_csv(tmp_path / "tables" / "table4_mnist_cifar.csv", keep_default_na=False, na_values=[""])
+    # The paper's own Permuted MNIST is not listed as "not run": the stand-in takes its place.
+    assert list(dict.fromkeys(frame.dataset)) == ["split_cifar", "permuted_mnist5k"]
+    row = frame[(frame.dataset == "permuted_mnist5k") & (frame.method == "agem") & (frame.metric == "A_T")].iloc[0]
+    # The paper's A-GEM on Permuted MNIST (App. E: 89.1 ± 0.14); ours A_T = 100 (0.84 + 0.94) / 2 = 89.
+    assert (row.paper_mean, row.paper_std, row.ours_mean) == pytest.approx((89.1, 0.14, 89.0))
+    assert row.verdict == SMALLER_SCALE
+    # A method the paper has but the run lacks is listed as not run, from the paper's MNIST rows.
+    gem = frame[(frame.dataset == "permuted_mnist5k") & (frame.method == "gem") & (frame.metric == "A_T")].iloc[0]
+    assert (gem.paper_mean, gem.verdict) == (89.5, NOT_RUN)
+    markdown = (tmp_path / "tables" / "table4_mnist_cifar.md").read_text(encoding="utf-8")
+    assert "Permuted MNIST (5k): the paper's Permuted MNIST protocol on 5,000 real MNIST digits" in markdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import runpy
 import sys
 from types import ModuleType
 
@@ -18,3 +19,14 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_script(name: str, *args: str) -> None:
+    """Run scripts/<name>.py as ``python scripts/<name>.py ARGS`` would, in this process."""
+    folder = str(REPO / "scripts")
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv, sys.path = [f"{name}.py", *args], [folder, *sys.path]
+    try:
+        runpy.run_path(str(REPO / "scripts" / f"{name}.py"), run_name="__main__")
+    finally:
+        sys.argv, sys.path = saved_argv, saved_path

@@ -17,6 +17,7 @@ DATASET_LABELS = {
     "split_awa": "Split AWA", "cub_je": "CUB-JE", "awa_je": "AWA-JE", "digits": "Permuted digits",
     "split_cub_je": "Split CUB-JE", "split_awa_je": "Split AWA-JE",
     "permuted_digits": "Permuted digits", "split_digits": "Split digits",
+    "permuted_mnist5k": "Permuted MNIST (5k)",
 }
 
 

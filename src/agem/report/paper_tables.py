@@ -15,7 +15,7 @@ every dataset × method we ran (without a published value: "no paper value").
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +33,15 @@ from agem.report.paper import (
     NOT_RUN,
     PAPER_RESULTS,
     RESOLUTION,
+    SCALED_COUNTERPARTS,
+    SMALLER_SCALE,
     Artefact,
     Comparison,
     PaperResults,
     PaperValue,
     artefact_datasets,
     compare,
+    counterpart,
     load_paper_results,
     method_order,
 )
@@ -210,13 +213,14 @@ def comparison_frame(table: PaperTable, paper: PaperResults, per_seed: pd.DataFr
     """The long comparison table (:data:`COMPARISON_COLUMNS`) of ``table`` over ``datasets``."""
     rows = []
     for dataset in datasets:
+        source = counterpart(dataset)  # where the paper's values come from
         ran = list(dict.fromkeys(per_seed.loc[per_seed["dataset"] == dataset, "method"]))
-        candidates = method_order(list(dict.fromkeys([*table.paper_methods(paper, dataset), *methods, *ran])))
+        candidates = method_order(list(dict.fromkeys([*table.paper_methods(paper, source), *methods, *ran])))
         for method in candidates:
             if table.methods is not None and method not in table.methods:
                 continue
             runs = select_runs(per_seed, dataset, method)
-            published = {metric: table.paper_value(paper, dataset, method, metric) for metric in table.metrics}
+            published = {metric: table.paper_value(paper, source, method, metric) for metric in table.metrics}
             if runs.empty and all(value is None for value, _ in published.values()):
                 continue
             n_diverged = int(runs["diverged"].astype(bool).sum())
@@ -226,6 +230,8 @@ def comparison_frame(table: PaperTable, paper: PaperResults, per_seed: pd.DataFr
                 result = compare(value, mean, std, RESOLUTION.get(metric, 0.0))
                 if metric in HARDWARE_BOUND and result.verdict not in (NO_PAPER_VALUE, NOT_RUN):
                     result = Comparison(math.nan, "", math.nan, NOT_COMPARABLE)
+                elif source != dataset and result.verdict not in (NO_PAPER_VALUE, NOT_RUN):
+                    result = Comparison(result.sigma, result.sigma_source, result.diff_sigmas, SMALLER_SCALE)
                 rows.append({
                     "table": table.artefact.name, "dataset": dataset, "method": method, "metric": metric,
                     "paper_mean": value.mean if value else math.nan,
@@ -278,8 +284,19 @@ def display_comparison(frame: pd.DataFrame, table: PaperTable, style: str = "uni
     return pd.DataFrame(rows, columns=columns)
 
 
+def scale_notes(datasets: Iterable[str]) -> str:
+    """One sentence per scaled stand-in among ``datasets``: which paper benchmark, at what scale."""
+    notes = []
+    for dataset in dict.fromkeys(datasets):
+        if dataset in SCALED_COUNTERPARTS:
+            source, scale = SCALED_COUNTERPARTS[dataset]
+            notes.append(f"{dataset_label(dataset)}: the paper's {dataset_label(source)} protocol on {scale}; "
+                         f"the paper's {dataset_label(source)} values are shown beside ours ({SMALLER_SCALE}). ")
+    return "".join(notes)
+
+
 def render_markdown(frame: pd.DataFrame, table: PaperTable, paper: PaperResults) -> str:
-    note = _NOTE.format(source=paper.source, extra=table.note)
+    note = _NOTE.format(source=paper.source, extra=table.note + scale_notes(frame["dataset"]))
     return f"# {table.title}\n\n" + markdown_table(display_comparison(frame, table, "unicode"), 3, note)
 
 

