@@ -7,6 +7,7 @@ import json
 import yaml
 
 from agem.data.datasets import SOURCES
+from agem.data.stream_files import spec_digest
 from agem.methods import METHODS, make_hyperparameters
 from agem.networks.models import check_network_spec
 from agem.training.cv import grid_points
@@ -147,6 +148,10 @@ def job_settings(config: dict, dataset: str, method: str, hparams: dict | None =
         "memory_per_task": spec["memory_per_task"],
         "training": training,
         "device": config.get("device", "auto"),
+        # The stream a job must train on (checked against the stream file's attributes), and its
+        # thread count: results are bit-identical only at a fixed count, so changing it retrains.
+        "stream_spec_sha256": spec_digest(stream_spec(config, dataset)),
+        "train_threads": config.get("train_threads", 1),
     }
 
 
