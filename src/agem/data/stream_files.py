@@ -52,7 +52,7 @@ import h5py
 import numpy as np
 
 from agem import __version__
-from agem.io.atomic import atomic_output
+from agem.io.atomic import atomic_hdf5, atomic_output, require_free_space
 
 STREAM_FORMAT_VERSION = 1
 LAYOUTS = ("permuted", "split")
@@ -201,32 +201,32 @@ def write_stream(path: str | Path, header: StreamHeader, raw: RawImages, tasks: 
     """Write a stream file atomically (temporary file + rename)."""
     if header.layout not in LAYOUTS:
         raise StreamFormatError(f"layout must be one of {LAYOUTS}, got {header.layout!r}")
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format_version"] = STREAM_FORMAT_VERSION
-            f.attrs["benchmark"] = header.benchmark
-            f.attrs["seed"] = int(header.seed)
-            f.attrs["layout"] = header.layout
-            f.attrs["n_tasks"] = len(tasks)
-            f.attrs["n_cv_tasks"] = sum(task.role == "cv" for task in tasks)
-            f.attrs["n_outputs"] = int(header.n_outputs)
-            f.attrs["params"] = json.dumps(header.params, sort_keys=True)
-            f.attrs["spec_sha256"] = spec_digest(header.params)
-            f.attrs["balanced_accuracy"] = bool(header.balanced_accuracy)
-            f.attrs["images_on_disk"] = bool(header.images_on_disk)
-            f.attrs["created_by"] = f"agem-repro {__version__}"
-            write_base(f, raw, Path(path))
-            group = f.create_group("tasks")
-            for k, task in enumerate(tasks):
-                g = group.create_group(f"{k:03d}")
-                g.attrs["role"] = task.role
-                g.attrs["classes"] = np.asarray(task.classes, dtype=np.int64)
-                g.attrs["label_offset"] = int(task.label_offset)
-                # Compressed: a permuted task's index is 0..N-1 (Fashion-MNIST: 12 MB of 20 tasks → 0.2 MB).
-                for name in ("train_index", "test_index"):
-                    g.create_dataset(name, data=np.asarray(getattr(task, name), dtype=np.int64), compression="gzip", shuffle=True)
-                if task.permutation is not None:
-                    g.create_dataset("permutation", data=np.asarray(task.permutation, dtype=np.int64))
+    # Built in memory: a full disk is then a Python OSError, not a failure inside HDF5's clean-up.
+    with atomic_hdf5(path) as f:
+        f.attrs["format_version"] = STREAM_FORMAT_VERSION
+        f.attrs["benchmark"] = header.benchmark
+        f.attrs["seed"] = int(header.seed)
+        f.attrs["layout"] = header.layout
+        f.attrs["n_tasks"] = len(tasks)
+        f.attrs["n_cv_tasks"] = sum(task.role == "cv" for task in tasks)
+        f.attrs["n_outputs"] = int(header.n_outputs)
+        f.attrs["params"] = json.dumps(header.params, sort_keys=True)
+        f.attrs["spec_sha256"] = spec_digest(header.params)
+        f.attrs["balanced_accuracy"] = bool(header.balanced_accuracy)
+        f.attrs["images_on_disk"] = bool(header.images_on_disk)
+        f.attrs["created_by"] = f"agem-repro {__version__}"
+        write_base(f, raw, Path(path))
+        group = f.create_group("tasks")
+        for k, task in enumerate(tasks):
+            g = group.create_group(f"{k:03d}")
+            g.attrs["role"] = task.role
+            g.attrs["classes"] = np.asarray(task.classes, dtype=np.int64)
+            g.attrs["label_offset"] = int(task.label_offset)
+            # Compressed: a permuted task's index is 0..N-1 (Fashion-MNIST: 12 MB of 20 tasks → 0.2 MB).
+            for name in ("train_index", "test_index"):
+                g.create_dataset(name, data=np.asarray(getattr(task, name), dtype=np.int64), compression="gzip", shuffle=True)
+            if task.permutation is not None:
+                g.create_dataset("permutation", data=np.asarray(task.permutation, dtype=np.int64))
 
 
 def write_image_file(path: str | Path, raw: RawImages) -> None:
@@ -236,10 +236,11 @@ def write_image_file(path: str | Path, raw: RawImages) -> None:
     attributes) and its attributes ``source``, ``source_sha256``, ``input_shape`` and
     ``pixel_scale``; written atomically.
     """
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["created_by"] = f"agem-repro {__version__}"
-            write_base(f, raw, Path(path))
+    # Too large to build in memory (AwA2: 5.6 GB): check the space it needs first.
+    require_free_space(path, sum(int(np.prod(x.shape)) for x in (raw.train_x, raw.test_x)))
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["created_by"] = f"agem-repro {__version__}"
+        write_base(f, raw, Path(path))
 
 
 def read_image_file(path: str | Path) -> RawImages:

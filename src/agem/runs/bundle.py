@@ -22,6 +22,7 @@ config to rebuild with::
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -29,8 +30,9 @@ import platform
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
@@ -109,7 +111,7 @@ def export_bundle(out: str | Path, run_paths: Iterable[str | Path], config: dict
     manifest = {
         "bundle_format_version": BUNDLE_FORMAT_VERSION,
         "run_format_version": RUN_FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config,
         "versions": package_versions(),
         "files": files,
@@ -117,7 +119,7 @@ def export_bundle(out: str | Path, run_paths: Iterable[str | Path], config: dict
     data = json.dumps(manifest, indent=2, sort_keys=True).encode()
     with atomic_output(out) as tmp, tarfile.open(tmp, "w:gz") as tar:
         info = tarfile.TarInfo(MANIFEST)
-        info.size, info.mtime = len(data), int(datetime.now(timezone.utc).timestamp())
+        info.size, info.mtime = len(data), int(datetime.now(UTC).timestamp())
         tar.addfile(info, io.BytesIO(data))
         for name in names:
             tar.add(root / name, arcname=name, recursive=False)
@@ -164,10 +166,26 @@ def _check_members(tar: tarfile.TarFile, files: dict, archive: Path) -> dict[str
     return members
 
 
+def _check_gzip_stream(archive: Path) -> None:
+    """Decompress the whole archive once: tarfile stops quietly at a corrupt gzip block, so a
+    damaged archive would otherwise read as one whose members are missing."""
+    try:
+        with gzip.open(archive, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except FileNotFoundError as exc:
+        raise BundleError(f"{archive} does not exist") from exc
+    except gzip.BadGzipFile as exc:  # no gzip header at all: some other file
+        raise BundleError(f"{archive} is not a readable .tar.gz results bundle ({exc})") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BundleError(f"{archive} is corrupt: its gzip stream cannot be decompressed ({exc}); copy or download it again") from exc
+
+
 def import_bundle(archive: str | Path, root: str | Path = ".", overwrite: bool = False) -> list[Path]:
     """Verify the bundle, then unpack its run files into ``root`` and its config and manifest
     into ``root/results/imported/``; return the run files' paths. See the module docstring."""
     archive, root = Path(archive), Path(root)
+    _check_gzip_stream(archive)
     try:
         tar = tarfile.open(archive, "r:gz")
     except (OSError, tarfile.TarError) as exc:
