@@ -175,9 +175,10 @@ def _check_gzip_stream(archive: Path) -> None:
                 pass
     except FileNotFoundError as exc:
         raise BundleError(f"{archive} does not exist") from exc
-    except gzip.BadGzipFile as exc:  # no gzip header at all: some other file
-        raise BundleError(f"{archive} is not a readable .tar.gz results bundle ({exc})") from exc
     except (OSError, EOFError, zlib.error) as exc:
+        with open(archive, "rb") as head:
+            if head.read(2) != b"\x1f\x8b":  # no gzip header at all: some other file
+                raise BundleError(f"{archive} is not a readable .tar.gz results bundle ({exc})") from exc
         raise BundleError(f"{archive} is corrupt: its gzip stream cannot be decompressed ({exc}); copy or download it again") from exc
 
 
