@@ -19,7 +19,7 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 coerce_command_line_values(config)
 validate(config, "workflow/schemas/config.schema.yaml")
-check_config(config)
+check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
 
 
 include: "workflow/rules/common.smk"

@@ -10,7 +10,7 @@
 
 import hashlib
 
-from agem.data.datasets import RAW_DATASETS, SOURCES, raw_folder
+from agem.data.datasets import RAW_DATASETS, SOURCES, raw_folder, source_files
 
 RAW = "resources/raw"
 
@@ -37,8 +37,11 @@ def image_set_spec(wildcards) -> dict:
 
 
 def image_set_raw_files(wildcards) -> list[str]:
-    folder = raw_folder(image_set_spec(wildcards)["source"])
-    return [] if folder is None else [f"{folder}/verified.json"]
+    spec = image_set_spec(wildcards)
+    folder = raw_folder(spec["source"])
+    # Bring-your-own files (source idx, fashion_mnist) are inputs too: editing one rebuilds.
+    own_files = source_files(spec["source"], spec.get("source_options", {}))
+    return ([] if folder is None else [f"{folder}/verified.json"]) + own_files
 
 
 def stream_images(wildcards) -> list[str]:

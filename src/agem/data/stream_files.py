@@ -13,7 +13,8 @@ file attributes
     ``n_cv_tasks`` (the first tasks, used only for hyper-parameter search, paper §2);
     ``n_outputs`` (width of the output layer); ``input_shape``; ``pixel_scale`` (inputs are
     ``(x / pixel_scale - mean) / std``); ``params`` (JSON of the creation parameters);
-    ``created_by`` (package version);
+    ``created_by`` (package version); ``spec_sha256`` (optional: :func:`spec_digest` of
+    ``params``, checked by every training job against its config);
     ``balanced_accuracy`` (optional, default false: test accuracy is the mean of per-class
     accuracies, as on Split AWA); ``images_on_disk`` (optional, default false: training reads
     the images from the file batch by batch instead of loading them, for Split CUB and AWA).
@@ -40,6 +41,7 @@ All additions to version 1 are optional, so files written before them still load
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -50,7 +52,7 @@ import h5py
 import numpy as np
 
 from agem import __version__
-from agem.io.atomic import atomic_output
+from agem.io.atomic import atomic_hdf5, atomic_output, require_free_space
 
 STREAM_FORMAT_VERSION = 1
 LAYOUTS = ("permuted", "split")
@@ -199,31 +201,32 @@ def write_stream(path: str | Path, header: StreamHeader, raw: RawImages, tasks: 
     """Write a stream file atomically (temporary file + rename)."""
     if header.layout not in LAYOUTS:
         raise StreamFormatError(f"layout must be one of {LAYOUTS}, got {header.layout!r}")
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format_version"] = STREAM_FORMAT_VERSION
-            f.attrs["benchmark"] = header.benchmark
-            f.attrs["seed"] = int(header.seed)
-            f.attrs["layout"] = header.layout
-            f.attrs["n_tasks"] = len(tasks)
-            f.attrs["n_cv_tasks"] = sum(task.role == "cv" for task in tasks)
-            f.attrs["n_outputs"] = int(header.n_outputs)
-            f.attrs["params"] = json.dumps(header.params, sort_keys=True)
-            f.attrs["balanced_accuracy"] = bool(header.balanced_accuracy)
-            f.attrs["images_on_disk"] = bool(header.images_on_disk)
-            f.attrs["created_by"] = f"agem-repro {__version__}"
-            write_base(f, raw, Path(path))
-            group = f.create_group("tasks")
-            for k, task in enumerate(tasks):
-                g = group.create_group(f"{k:03d}")
-                g.attrs["role"] = task.role
-                g.attrs["classes"] = np.asarray(task.classes, dtype=np.int64)
-                g.attrs["label_offset"] = int(task.label_offset)
-                # Compressed: a permuted task's index is 0..N-1 (Fashion-MNIST: 12 MB of 20 tasks → 0.2 MB).
-                for name in ("train_index", "test_index"):
-                    g.create_dataset(name, data=np.asarray(getattr(task, name), dtype=np.int64), compression="gzip", shuffle=True)
-                if task.permutation is not None:
-                    g.create_dataset("permutation", data=np.asarray(task.permutation, dtype=np.int64))
+    # Built in memory: a full disk is then a Python OSError, not a failure inside HDF5's clean-up.
+    with atomic_hdf5(path) as f:
+        f.attrs["format_version"] = STREAM_FORMAT_VERSION
+        f.attrs["benchmark"] = header.benchmark
+        f.attrs["seed"] = int(header.seed)
+        f.attrs["layout"] = header.layout
+        f.attrs["n_tasks"] = len(tasks)
+        f.attrs["n_cv_tasks"] = sum(task.role == "cv" for task in tasks)
+        f.attrs["n_outputs"] = int(header.n_outputs)
+        f.attrs["params"] = json.dumps(header.params, sort_keys=True)
+        f.attrs["spec_sha256"] = spec_digest(header.params)
+        f.attrs["balanced_accuracy"] = bool(header.balanced_accuracy)
+        f.attrs["images_on_disk"] = bool(header.images_on_disk)
+        f.attrs["created_by"] = f"agem-repro {__version__}"
+        write_base(f, raw, Path(path))
+        group = f.create_group("tasks")
+        for k, task in enumerate(tasks):
+            g = group.create_group(f"{k:03d}")
+            g.attrs["role"] = task.role
+            g.attrs["classes"] = np.asarray(task.classes, dtype=np.int64)
+            g.attrs["label_offset"] = int(task.label_offset)
+            # Compressed: a permuted task's index is 0..N-1 (Fashion-MNIST: 12 MB of 20 tasks → 0.2 MB).
+            for name in ("train_index", "test_index"):
+                g.create_dataset(name, data=np.asarray(getattr(task, name), dtype=np.int64), compression="gzip", shuffle=True)
+            if task.permutation is not None:
+                g.create_dataset("permutation", data=np.asarray(task.permutation, dtype=np.int64))
 
 
 def write_image_file(path: str | Path, raw: RawImages) -> None:
@@ -233,10 +236,11 @@ def write_image_file(path: str | Path, raw: RawImages) -> None:
     attributes) and its attributes ``source``, ``source_sha256``, ``input_shape`` and
     ``pixel_scale``; written atomically.
     """
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["created_by"] = f"agem-repro {__version__}"
-            write_base(f, raw, Path(path))
+    # Too large to build in memory (AwA2: 5.6 GB): check the space it needs first.
+    require_free_space(path, sum(int(np.prod(x.shape)) for x in (raw.train_x, raw.test_x)))
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["created_by"] = f"agem-repro {__version__}"
+        write_base(f, raw, Path(path))
 
 
 def read_image_file(path: str | Path) -> RawImages:
@@ -265,6 +269,36 @@ def _open_for_reading(path: Path, what: str, rule: str) -> h5py.File:
         raise StreamFormatError(
             f"{what} {path}: not a readable HDF5 file ({exc}); delete the file and rebuild it with the '{rule}' rule"
         ) from exc
+
+
+def spec_digest(spec: dict) -> str:
+    """sha256 of a benchmark's stream spec (the config entry a stream is built from), canonical JSON."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class StreamMismatchError(StreamFormatError):
+    """A valid stream file that is not the stream a job asked for (another benchmark, seed or spec)."""
+
+
+def check_stream_identity(path: str | Path, benchmark: str, seed: int, spec_sha256: str | None) -> None:
+    """Raise :class:`StreamMismatchError` unless the stream at ``path`` was built for ``benchmark``,
+    ``seed`` and (if given) the spec with digest ``spec_sha256``: a stream copied or moved over
+    another must not train silently under the wrong name."""
+    path = Path(path)
+    fix = f"delete {path} and rerun snakemake to rebuild it (rule build_stream)"
+    with _open_for_reading(path, "task stream", "build_stream") as f:
+        built_for = str(f.attrs.get("benchmark", ""))
+        built_seed = int(f.attrs.get("seed", -1))
+        built_spec = str(f.attrs["spec_sha256"]) if "spec_sha256" in f.attrs else spec_digest(json.loads(f.attrs.get("params", "{}")))
+    if built_for != benchmark:
+        raise StreamMismatchError(f"{path} is the stream of benchmark {built_for!r}, but this job trains {benchmark!r}; {fix}")
+    if built_seed != seed:
+        raise StreamMismatchError(f"{path} was built with seed {built_seed}, but this job trains seed {seed}; {fix}")
+    if spec_sha256 is not None and built_spec != spec_sha256:
+        raise StreamMismatchError(
+            f"{path} was built from another benchmarks.{benchmark} spec than the config's "
+            f"(stream {built_spec[:12]}, config {spec_sha256[:12]}); {fix}"
+        )
 
 
 def _fail(path: Path, problem: str) -> StreamFormatError:

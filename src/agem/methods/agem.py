@@ -9,6 +9,7 @@ g − (gᵀg_ref / g_refᵀg_ref) g_ref. Both gradients live side by side in fla
 from dataclasses import dataclass
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
+from agem.methods.hparam_checks import hparam
 from agem.methods.projection import agem_project_
 
 G, G_REF = 0, 1
@@ -17,7 +18,7 @@ G, G_REF = 0, 1
 @dataclass
 class AGEMHyperparameters(Hyperparameters):
     lr: float = 0.1
-    ref_batch_size: int = 256  # paper §2 table: 256 on MNIST (and CIFAR in the code), 128 on CUB/AWA
+    ref_batch_size: int = hparam(256, ge=1)  # paper §2 table: 256 on MNIST (and CIFAR in the code), 128 on CUB/AWA
 
 
 @register("agem")

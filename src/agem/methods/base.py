@@ -28,6 +28,7 @@ from torch import nn
 
 from agem.data.streams import Task, TaskStream
 from agem.methods.flat import FlatParameters
+from agem.methods.hparam_checks import check_values, hparam
 from agem.methods.memory import EpisodicMemory
 
 # Masked-out logits get a large negative value, as in the paper's multi-head setting: their
@@ -51,9 +52,16 @@ class Batch:
 
 @dataclass
 class Hyperparameters:
-    """Every method has at least a learning rate (plain SGD, paper §2)."""
+    """Every method has at least a learning rate (plain SGD, paper §2).
 
-    lr: float = 0.03
+    Declare a field's valid range once with :func:`~agem.methods.hparam_checks.hparam`; its type
+    comes from the annotation. Both are checked on construction (and so by the config check).
+    """
+
+    lr: float = hparam(0.03, gt=0)
+
+    def __post_init__(self):
+        check_values(self)
 
 
 class ContinualMethod:
@@ -166,4 +174,4 @@ def make_hyperparameters(method: str, values: dict) -> Hyperparameters:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"method {method!r} has no hyper-parameter(s) {unknown}; it takes {sorted(known)}")
-    return cls(**values)
+    return cls(**values)  # __post_init__ checks every value's type and range

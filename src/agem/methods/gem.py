@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
+from agem.methods.hparam_checks import hparam
 from agem.methods.projection import gem_project
 
 G = 0  # row of the current gradient; rows 1..t hold the t past tasks' gradients
@@ -19,8 +20,8 @@ G = 0  # row of the current gradient; rows 1..t hold the t past tasks' gradients
 @dataclass
 class GEMHyperparameters(Hyperparameters):
     lr: float = 0.1
-    margin: float = 0.5  # GEM's "memory_strength"
-    eps: float = 1e-3  # ridge added to the dual matrix; without it quadprog fails (GEM issues #2, #4)
+    margin: float = hparam(0.5, ge=0)  # GEM's "memory_strength"
+    eps: float = hparam(1e-3, ge=0)  # ridge added to the dual matrix; without it quadprog fails (GEM issues #2, #4)
 
 
 @register("gem")

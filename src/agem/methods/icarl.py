@@ -46,6 +46,7 @@ from agem.methods.base import (
     mask_logits,
     register,
 )
+from agem.methods.hparam_checks import hparam
 from agem.networks.models import MLP
 
 FEATURE_BATCH_SIZE = 1024  # examples per forward pass when computing features (any value gives the same)
@@ -54,11 +55,7 @@ FEATURE_BATCH_SIZE = 1024  # examples per forward pass when computing features (
 @dataclass
 class ICaRLHyperparameters(Hyperparameters):
     lr: float = 0.03
-    replay_batch_size: int = 10  # exemplars added to every batch of the current task
-
-    def __post_init__(self):
-        if self.replay_batch_size < 0:
-            raise ValueError(f"replay_batch_size must be >= 0, got {self.replay_batch_size}")
+    replay_batch_size: int = hparam(10, ge=1)  # exemplars added to every batch of the current task
 
 
 def feature_extractor_and_head(model: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]:

@@ -28,41 +28,28 @@ import torch
 
 from agem.data.streams import Task
 from agem.methods.base import Batch, ContinualMethod, Hyperparameters
+from agem.methods.hparam_checks import hparam
 
 # The official code's EPSILON, added to (max − min) when min–max normalising importances.
 NORMALISATION_EPSILON = 1e-32
 
 
-# Valid values of the regularisers' hyper-parameters: name -> (test, what it must be).
-_VALID = {
-    "lam": (lambda v: v >= 0, ">= 0"),
-    "fisher_update_every": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-    "fisher_decay": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "xi": (lambda v: v > 0, "> 0"),
-}
-
-
 @dataclass
 class RegularizedHyperparameters(Hyperparameters):
-    lam: float = 1.0  # λ, the official code's "synap_stgth"
-
-    def __post_init__(self):
-        for name, (valid, rule) in _VALID.items():
-            if hasattr(self, name) and not valid(getattr(self, name)):
-                raise ValueError(f"{name} must be {rule}, got {getattr(self, name)}")
+    lam: float = hparam(1.0, ge=0)  # λ, the official code's "synap_stgth"
 
 
 @dataclass
 class OnlineFisherHyperparameters:
     """The official code's online Fisher: folded into an EMA every ``fisher_update_every`` steps."""
 
-    fisher_update_every: int = 10  # 10 on MNIST-like benchmarks, 50 on the image benchmarks
-    fisher_decay: float = 0.9  # weight of the newest window in the EMA (the code's FISHER_EMA_DECAY)
+    fisher_update_every: int = hparam(10, ge=1)  # 10 on MNIST-like benchmarks, 50 on the image benchmarks
+    fisher_decay: float = hparam(0.9, gt=0, le=1)  # weight of the newest window in the EMA (the code's FISHER_EMA_DECAY)
 
 
 @dataclass
 class PathIntegralHyperparameters:
-    xi: float = 1e-3  # ξ, the damping of the path-integral importance (the code's PARAM_XI_STEP)
+    xi: float = hparam(1e-3, gt=0)  # ξ, the damping of the path-integral importance (the code's PARAM_XI_STEP)
 
 
 def min_max_normalise(values: torch.Tensor) -> torch.Tensor:

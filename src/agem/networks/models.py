@@ -11,6 +11,8 @@ either a linear layer or the joint-embedding head of the paper's -JE variants (Â
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -290,3 +292,41 @@ def build_network(spec: dict, input_shape: tuple[int, ...], n_outputs: int, clas
         return NETWORKS[kind](tuple(input_shape), n_outputs, **options)
     except TypeError as exc:  # an option the network does not take
         raise ValueError(f"network {kind!r}: {exc}") from exc
+
+
+# --- option checks, run by the config check before any job ----------------------------------------
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+# option -> (test, what it must be); an option a factory takes but this table lacks is not checked.
+NETWORK_OPTION_CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "hidden": (lambda v: isinstance(v, list) and all(_positive_int(n) for n in v), "a list of integers >= 1, e.g. [256, 256]"),
+    "nf": (_positive_int, "an integer >= 1"),
+    "head": (lambda v: v in HEADS, f"one of {list(HEADS)}"),
+    "pretrained": (lambda v: v in PRETRAINED, f"one of {list(PRETRAINED)}"),
+}
+
+
+def network_options(kind: str) -> list[str]:
+    """The options network ``kind`` takes (its factory's keyword arguments)."""
+    parameters = inspect.signature(NETWORKS[kind]).parameters
+    return [name for name in list(parameters)[2:] if name != "class_attributes"]
+
+
+def check_network_spec(spec: dict) -> None:
+    """Raise ValueError naming an unknown network type, an unknown option or a bad option value."""
+    kind = spec.get("type")
+    if kind not in NETWORKS:
+        raise ValueError(f"type: unknown network {kind!r}; known: {sorted(NETWORKS)}")
+    known = network_options(kind)
+    for option, value in spec.items():
+        if option == "type":
+            continue
+        if option not in known:
+            close = difflib.get_close_matches(option, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{option}: network {kind!r} has no option {option!r}; {hint}it takes {known}")
+        test, rule = NETWORK_OPTION_CHECKS.get(option, (lambda _v: True, ""))
+        if not test(value):
+            raise ValueError(f"{option}: must be {rule}, got {value!r}")

@@ -23,6 +23,7 @@ the main runs in ``results/runs/``.
 from __future__ import annotations
 
 from agem.methods import METHODS
+from agem.networks.models import check_network_spec
 from agem.pipeline.config import ConfigError, job_settings
 
 RUN_PATTERN = "ablation/runs/{dataset}/{network}/{method}/epochs{epochs}/seed{seed}.h5"
@@ -48,6 +49,11 @@ def check_ablation(config: dict) -> None:
                 raise ConfigError(f"ablation.methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
             if method not in config["hparams"].get(dataset, {}):
                 raise ConfigError(f"ablation: hparams.{dataset}.{method} is missing; the ablation trains {method} on {dataset}")
+        for network in section["networks"]:
+            try:
+                check_network_spec(ablation_network(config, dataset, network))
+            except ValueError as exc:
+                raise ConfigError(f"ablation.networks.{network} on {dataset}: {exc}") from exc
 
 
 def ablation_network(config: dict, dataset: str, network: str) -> dict:

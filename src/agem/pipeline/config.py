@@ -7,8 +7,11 @@ import json
 import yaml
 
 from agem.data.datasets import SOURCES
+from agem.data.stream_files import spec_digest
 from agem.methods import METHODS, make_hyperparameters
-from agem.networks.models import NETWORKS
+from agem.networks.models import check_network_spec
+from agem.training.cv import grid_points
+from agem.training.devices import check_device_available
 
 
 class ConfigError(ValueError):
@@ -36,47 +39,74 @@ def coerce_command_line_values(value):
     return value
 
 
-def check_config(config: dict) -> None:
-    """Cross-check a schema-validated config; raise :class:`ConfigError` naming the offending key."""
-    benchmarks, hparams = config["benchmarks"], config["hparams"]
+def check_config(config: dict, jobs_run_here: bool = True) -> None:
+    """Cross-check a schema-validated config; raise :class:`ConfigError` naming the offending key.
+
+    Everything a job would otherwise find out only after Snakemake deleted its previous output
+    is checked here, before any job. ``jobs_run_here``: jobs run on this machine (not on a
+    cluster's nodes), so the requested device must exist here.
+    """
     for dataset in config["datasets"]:
-        if dataset not in benchmarks:
-            raise ConfigError(f"datasets: {dataset!r} is not defined under 'benchmarks' (defined: {sorted(benchmarks)})")
-        spec = benchmarks[dataset]
-        where = f"benchmarks.{dataset}"
-        if spec["source"] not in SOURCES:
-            raise ConfigError(f"{where}.source: unknown source {spec['source']!r}; known: {sorted(SOURCES)}")
-        if spec["network"]["type"] not in NETWORKS:
-            raise ConfigError(f"{where}.network.type: unknown network {spec['network']['type']!r}; known: {sorted(NETWORKS)}")
-        if spec["layout"] == "split" and "classes_per_task" not in spec:
-            raise ConfigError(f"{where}.classes_per_task is required for layout 'split'")
-        if spec.get("n_cv_tasks", 0) >= spec["n_tasks"]:
-            raise ConfigError(f"{where}.n_cv_tasks ({spec.get('n_cv_tasks', 0)}) must be smaller than n_tasks ({spec['n_tasks']})")
-        for method in spec.get("methods", []):
-            if method not in METHODS:
-                raise ConfigError(f"{where}.methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+        if dataset not in config["benchmarks"]:
+            raise ConfigError(f"datasets: {dataset!r} is not defined under 'benchmarks' (defined: {sorted(config['benchmarks'])})")
+        _check_benchmark(dataset, config["benchmarks"][dataset])
     for method in config["methods"]:
         if method not in METHODS:
             raise ConfigError(f"methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
     for dataset in config["datasets"]:
         for method in benchmark_methods(config, dataset):
-            values = hparams.get(dataset, {}).get(method)
-            if values is None:
-                raise ConfigError(
-                    f"hparams.{dataset}.{method} is missing: add at least its learning rate "
-                    f"(hparams: {{{dataset}: {{{method}: {{lr: ...}}}}}}) to the config; see config/README.md"
-                )
-            try:
-                make_hyperparameters(method, values)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"hparams.{dataset}.{method}: {exc}") from exc
+            _check_hparams(config, dataset, method)
     if config.get("hparam_selection") == "cross_validate":
-        for dataset in config["datasets"]:
-            if config["benchmarks"][dataset].get("n_cv_tasks", 0) < 1:
-                raise ConfigError(
-                    f"hparam_selection: cross_validate needs CV tasks, but benchmarks.{dataset}.n_cv_tasks is 0; "
-                    "give it n_cv_tasks (the paper: 3) or use hparam_selection: paper"
-                )
+        _check_cross_validation(config)
+    if jobs_run_here:
+        try:
+            check_device_available(config.get("device", "auto"))
+        except RuntimeError as exc:
+            raise ConfigError(f"device: {exc}") from exc
+
+
+def _check_benchmark(dataset: str, spec: dict) -> None:
+    where = f"benchmarks.{dataset}"
+    if spec["source"] not in SOURCES:
+        raise ConfigError(f"{where}.source: unknown source {spec['source']!r}; known: {sorted(SOURCES)}")
+    try:
+        check_network_spec(spec["network"])
+    except ValueError as exc:
+        raise ConfigError(f"{where}.network.{exc}") from exc
+    if spec["layout"] == "split" and "classes_per_task" not in spec:
+        raise ConfigError(f"{where}.classes_per_task is required for layout 'split'")
+    if spec.get("n_cv_tasks", 0) >= spec["n_tasks"]:
+        raise ConfigError(f"{where}.n_cv_tasks ({spec.get('n_cv_tasks', 0)}) must be smaller than n_tasks ({spec['n_tasks']})")
+    for method in spec.get("methods", []):
+        if method not in METHODS:
+            raise ConfigError(f"{where}.methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+
+
+def _check_hparams(config: dict, dataset: str, method: str) -> None:
+    values = config["hparams"].get(dataset, {}).get(method)
+    if values is None:
+        raise ConfigError(
+            f"hparams.{dataset}.{method} is missing: add at least its learning rate "
+            f"(hparams: {{{dataset}: {{{method}: {{lr: ...}}}}}}) to the config; see config/README.md"
+        )
+    try:
+        make_hyperparameters(method, values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"hparams.{dataset}.{method}: {exc}; see config/README.md, \"Method hyper-parameters\"") from exc
+
+
+def _check_cross_validation(config: dict) -> None:
+    for dataset in config["datasets"]:
+        if config["benchmarks"][dataset].get("n_cv_tasks", 0) < 1:
+            raise ConfigError(
+                f"hparam_selection: cross_validate needs CV tasks, but benchmarks.{dataset}.n_cv_tasks is 0; "
+                "give it n_cv_tasks (the paper: 3) or use hparam_selection: paper"
+            )
+        for method in benchmark_methods(config, dataset):
+            try:
+                grid_points(config, dataset, method)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"cv_grid: a grid point for {method} on {dataset} is invalid: {exc}") from exc
 
 
 def benchmark_methods(config: dict, dataset: str) -> list[str]:
@@ -118,6 +148,10 @@ def job_settings(config: dict, dataset: str, method: str, hparams: dict | None =
         "memory_per_task": spec["memory_per_task"],
         "training": training,
         "device": config.get("device", "auto"),
+        # The stream a job must train on (checked against the stream file's attributes), and its
+        # thread count: results are bit-identical only at a fixed count, so changing it retrains.
+        "stream_spec_sha256": spec_digest(stream_spec(config, dataset)),
+        "train_threads": config.get("train_threads", 1),
     }
 
 

@@ -22,6 +22,7 @@ config to rebuild with::
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -29,6 +30,7 @@ import platform
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
@@ -164,10 +166,27 @@ def _check_members(tar: tarfile.TarFile, files: dict, archive: Path) -> dict[str
     return members
 
 
+def _check_gzip_stream(archive: Path) -> None:
+    """Decompress the whole archive once: tarfile stops quietly at a corrupt gzip block, so a
+    damaged archive would otherwise read as one whose members are missing."""
+    try:
+        with gzip.open(archive, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except FileNotFoundError as exc:
+        raise BundleError(f"{archive} does not exist") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        with open(archive, "rb") as head:
+            if head.read(2) != b"\x1f\x8b":  # no gzip header at all: some other file
+                raise BundleError(f"{archive} is not a readable .tar.gz results bundle ({exc})") from exc
+        raise BundleError(f"{archive} is corrupt: its gzip stream cannot be decompressed ({exc}); copy or download it again") from exc
+
+
 def import_bundle(archive: str | Path, root: str | Path = ".", overwrite: bool = False) -> list[Path]:
     """Verify the bundle, then unpack its run files into ``root`` and its config and manifest
     into ``root/results/imported/``; return the run files' paths. See the module docstring."""
     archive, root = Path(archive), Path(root)
+    _check_gzip_stream(archive)
     try:
         tar = tarfile.open(archive, "r:gz")
     except (OSError, tarfile.TarError) as exc:

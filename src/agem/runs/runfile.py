@@ -36,7 +36,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from agem.io.atomic import atomic_output
+from agem.io.atomic import atomic_hdf5
 
 RUN_FORMAT_VERSION = 1
 
@@ -80,28 +80,28 @@ def write_run(path: str | Path, record: RunRecord) -> None:
             f"acc_lca {record.acc_lca.shape} and violations {record.violations.shape} "
             f"must have T = {n_tasks} rows"
         )
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format_version"] = RUN_FORMAT_VERSION
-            f.attrs["dataset"] = record.dataset
-            f.attrs["method"] = record.method
-            f.attrs["seed"] = int(record.seed)
-            f.attrs["train_seconds"] = float(record.train_seconds)
-            f.attrs["memory_bytes"] = int(record.memory_bytes)
-            f.attrs["diverged"] = bool(record.diverged)
-            f.attrs["diverged_step"] = int(record.diverged_step)
-            f.attrs["config"] = json.dumps(record.config, sort_keys=True)
-            f.attrs["versions"] = json.dumps(record.versions, sort_keys=True)
-            f.attrs["n_parameters"] = int(record.n_parameters)
-            f.attrs["hidden_units"] = int(record.hidden_units)
-            f.create_dataset("acc_final", data=np.asarray(record.acc_final, dtype=np.float64))
-            f.create_dataset("acc_lca", data=np.asarray(record.acc_lca, dtype=np.float64))
-            f.create_dataset("violations", data=np.asarray(record.violations, dtype=np.int64))
-            if record.acc_memory is not None:
-                f.create_dataset("acc_memory", data=np.asarray(record.acc_memory, dtype=np.float64))
-            if record.acc_curve is not None:
-                f.create_dataset("acc_curve", data=np.asarray(record.acc_curve, dtype=np.float64))
-                f.create_dataset("curve_step", data=np.asarray(record.curve_step, dtype=np.int64))
+    # Built in memory: a full disk is then a Python OSError, not a failure inside HDF5's clean-up.
+    with atomic_hdf5(path) as f:
+        f.attrs["format_version"] = RUN_FORMAT_VERSION
+        f.attrs["dataset"] = record.dataset
+        f.attrs["method"] = record.method
+        f.attrs["seed"] = int(record.seed)
+        f.attrs["train_seconds"] = float(record.train_seconds)
+        f.attrs["memory_bytes"] = int(record.memory_bytes)
+        f.attrs["diverged"] = bool(record.diverged)
+        f.attrs["diverged_step"] = int(record.diverged_step)
+        f.attrs["config"] = json.dumps(record.config, sort_keys=True)
+        f.attrs["versions"] = json.dumps(record.versions, sort_keys=True)
+        f.attrs["n_parameters"] = int(record.n_parameters)
+        f.attrs["hidden_units"] = int(record.hidden_units)
+        f.create_dataset("acc_final", data=np.asarray(record.acc_final, dtype=np.float64))
+        f.create_dataset("acc_lca", data=np.asarray(record.acc_lca, dtype=np.float64))
+        f.create_dataset("violations", data=np.asarray(record.violations, dtype=np.int64))
+        if record.acc_memory is not None:
+            f.create_dataset("acc_memory", data=np.asarray(record.acc_memory, dtype=np.float64))
+        if record.acc_curve is not None:
+            f.create_dataset("acc_curve", data=np.asarray(record.acc_curve, dtype=np.float64))
+            f.create_dataset("curve_step", data=np.asarray(record.curve_step, dtype=np.int64))
 
 
 def read_run(path: str | Path) -> RunRecord:

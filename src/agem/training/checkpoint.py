@@ -7,6 +7,7 @@ network, memory, settings, seed and stream); anything else starts afresh.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from agem.data.streams import TaskStream
-from agem.io.atomic import atomic_output
+from agem.io.atomic import write_bytes
 from agem.methods import ContinualMethod
 from agem.training.settings import TrainSettings
 
@@ -48,12 +49,15 @@ def run_fingerprint(stream: TaskStream, method_name: str, hparams: dict, network
 
 
 def save_checkpoint(path: Path, fingerprint: str, state: RunState, method: ContinualMethod, shuffle_generator: torch.Generator) -> None:
-    with atomic_output(path) as tmp:
-        torch.save(
-            {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "state": state, "method": method,
-             "shuffle_generator": shuffle_generator.get_state()},
-            tmp,
-        )
+    # Serialised in memory, then written: a full disk is a plain OSError naming the file
+    # (torch.save onto a full disk failed with "enforce fail at inline_container.cc").
+    buffer = io.BytesIO()
+    torch.save(
+        {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "state": state, "method": method,
+         "shuffle_generator": shuffle_generator.get_state()},
+        buffer,
+    )
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path, fingerprint: str, stream: TaskStream, log: Callable[[str], None]) -> tuple[RunState, ContinualMethod, torch.Tensor] | None:

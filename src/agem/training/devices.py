@@ -71,3 +71,14 @@ def resolve_device(name: str) -> torch.device:
     if name in ("auto", "cuda"):
         return torch.device("cuda", claim_free_gpu(torch.cuda.device_count()))
     return torch.device(name)  # an explicit cuda:N is the user's choice
+
+
+def check_device_available(name: str) -> None:
+    """Raise RuntimeError if ``device`` names a GPU this machine does not have (the config check)."""
+    if name in ("auto", "cpu"):
+        return
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was requested but CUDA is not available here; use device: auto or cpu")
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise RuntimeError(f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 .. cuda:{torch.cuda.device_count() - 1}")

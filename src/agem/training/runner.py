@@ -14,6 +14,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from agem import __version__
+from agem.data.stream_files import check_stream_identity
 from agem.data.streams import load_stream
 from agem.io.provenance import git_commit
 from agem.runs.runfile import write_run
@@ -41,6 +42,11 @@ def versions(device: torch.device) -> dict:
 def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str, checkpoint: str | None = None, hparams_file: str | None = None) -> None:
     if hparams_file is not None:  # chosen by cross-validation (agem.training.cv) instead of the config's values
         settings = {**settings, "hparams": read_selected_hparams(hparams_file), "hparams_file": str(hparams_file)}
+    # The configured thread count, not the one Snakemake may have capped to --cores: the numbers
+    # depend on it (A-GEM's A_T moved by 0.9 points between 1 and 2 threads).
+    threads = settings.get("train_threads", threads)
+    if "dataset" in settings:  # a workflow job: the stream must be the one its wildcards name
+        check_stream_identity(stream_path, settings["dataset"], seed, settings.get("stream_spec_sha256"))
     torch.set_num_threads(threads)
     device = resolve_device(settings.get("device", "auto"))
     # Idle BLAS threads left spinning after a NumPy/SciPy call slowed torch 2.5× in a GEM

@@ -21,6 +21,8 @@ from agem.data.datasets.cifar import CIFAR100_RAW, load_cifar100
 from agem.data.datasets.cub import CUB_RAW, load_cub
 from agem.data.datasets.digits import load_digits_images
 from agem.data.datasets.idx import (
+    DEBIAN_FASHION_MNIST,
+    FASHION_MNIST_FILES,
     MNIST_RAW,
     load_fashion_mnist,
     load_idx_images,
@@ -52,7 +54,12 @@ class Source:
     raw: RawDataset | None = None
     image_file: bool = True
     images_on_disk: bool = False
+    # The files a source reads, named by its options (bring-your-own data): inputs of rule
+    # build_images, so that replacing or editing one rebuilds the images, streams and runs.
+    files: Callable[[dict], list[str]] | None = None
 
+
+IDX_FILE_OPTIONS = ("train_images", "train_labels", "test_images", "test_labels")
 
 # Later benchmarks register here without touching the stream or task code.
 SOURCES: dict[str, Source] = {
@@ -64,9 +71,12 @@ SOURCES: dict[str, Source] = {
     "cub": Source(load_cub, CUB_RAW, images_on_disk=True),
     "awa2": Source(load_awa2, AWA2_RAW, images_on_disk=True),
     # Bring your own MNIST-format data: source_options name the four IDX files.
-    "idx": Source(load_idx_images),
+    "idx": Source(load_idx_images, files=lambda options: [str(options[key]) for key in IDX_FILE_OPTIONS if key in options]),
     # Fashion-MNIST from Debian's package dataset-fashion-mnist (or source_options.folder).
-    "fashion_mnist": Source(load_fashion_mnist),
+    "fashion_mnist": Source(
+        load_fashion_mnist,
+        files=lambda options: [str(Path(options.get("folder", DEBIAN_FASHION_MNIST)) / name) for name in FASHION_MNIST_FILES.values()],
+    ),
 }
 RAW_DATASETS: dict[str, RawDataset] = {s.raw.name: s.raw for s in SOURCES.values() if s.raw is not None}
 
@@ -75,6 +85,12 @@ def _source(name: str) -> Source:
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r}; known sources: {sorted(SOURCES)}")
     return SOURCES[name]
+
+
+def source_files(source: str, options: dict) -> list[str]:
+    """The files a source's options name (none for the built-in raw datasets and the digits)."""
+    spec = _source(source)
+    return [] if spec.files is None else spec.files(options)
 
 
 def raw_folder(source: str) -> Path | None:

@@ -137,6 +137,23 @@ def placement_help(dataset: RawDataset, folder: Path, files: Iterable[RawFile]) 
     return "\n".join(lines)
 
 
+def placed_file_problems(dataset: RawDataset, folder: Path) -> list[str]:
+    """What is wrong with the files already in ``folder``: checksum mismatches and unexpected
+    names (a misnamed file), so one error reports them together with the missing files."""
+    expected = {f.name: f for f in dataset.files}
+    problems = []
+    for path in sorted(folder.iterdir()):
+        if path.name == VERIFIED or path.name.endswith((".part", ".tmp")) or not path.is_file():
+            continue
+        if path.name not in expected:
+            problems.append(f"{path}: not a file of {dataset.name} (a misnamed file? the names are {sorted(expected)})")
+            continue
+        wanted = parse_checksum(expected[path.name].checksum)
+        if wanted is not None and file_digests(path)[wanted[0]] != wanted[1]:
+            problems.append(f"{path}: checksum mismatch, expected {wanted[0]}:{wanted[1]}; replace it with the original file")
+    return problems
+
+
 def prepare_raw(dataset: RawDataset, folder: str | Path, download_missing: bool = True) -> dict:
     """Make ``folder`` hold every file of ``dataset``, verified; return and write ``verified.json``.
 
@@ -159,7 +176,11 @@ def prepare_raw(dataset: RawDataset, folder: str | Path, download_missing: bool 
     still = [f for f in dataset.files if not (folder / f.name).is_file()]
     if still:
         reason = "downloads are disabled" if not download_missing else "the download did not produce them"
-        raise RawDataError(f"{dataset.name}: missing file(s) {[f.name for f in still]} ({reason}).\n" + placement_help(dataset, folder, still))
+        raise RawDataError(
+            f"{dataset.name}: missing file(s) {[f.name for f in still]} ({reason}).\n"
+            + "".join(f"{problem}\n" for problem in placed_file_problems(dataset, folder))
+            + placement_help(dataset, folder, still)
+        )
     record = {"dataset": dataset.name, "files": {}}
     for f in dataset.files:
         digests = verify_file(folder / f.name, f.checksum)
