@@ -63,11 +63,14 @@ ERRORS = {
     "missing_hparams": (_edit("hparams.split_digits.gem", DELETE), r"hparams\.split_digits\.gem is missing"),
     "missing_hparams_dataset": (_edit("hparams.permuted_digits", DELETE), r"hparams\.permuted_digits\.van is missing"),
     "unknown_hparam": (_edit("hparams.permuted_digits.agem.lrr", 0.1), r"hparams\.permuted_digits\.agem: .*no hyper-parameter\(s\) \['lrr'\]"),
-    "split_without_classes": (_edit("benchmarks.split_digits.classes_per_task", DELETE), r"benchmarks\.split_digits\.classes_per_task is required for layout 'split'"),
-    "cv_tasks_equal": (_edit("benchmarks.permuted_digits.n_cv_tasks", 20), r"benchmarks\.permuted_digits\.n_cv_tasks \(20\) must be smaller than n_tasks \(20\)"),
+    "split_without_classes": (_edit("benchmarks.split_digits.classes_per_task", DELETE),
+        r"benchmarks\.split_digits\.classes_per_task is required for layout 'split'"),
+    "cv_tasks_equal": (_edit("benchmarks.permuted_digits.n_cv_tasks", 20),
+        r"benchmarks\.permuted_digits\.n_cv_tasks \(20\) must be smaller than n_tasks \(20\)"),
     "cv_tasks_more": (_edit("benchmarks.split_digits.n_cv_tasks", 7), r"benchmarks\.split_digits\.n_cv_tasks \(7\) must be smaller"),
     "unknown_source": (_edit("benchmarks.split_digits.source", "mnist_from_mars"), r"benchmarks\.split_digits\.source: unknown source 'mnist_from_mars'"),
-    "unknown_network": (_edit("benchmarks.permuted_digits.network", {"type": "transformer"}), r"benchmarks\.permuted_digits\.network\.type: unknown network 'transformer'"),
+    "unknown_network": (_edit("benchmarks.permuted_digits.network", {"type": "transformer"}),
+        r"benchmarks\.permuted_digits\.network\.type: unknown network 'transformer'"),
 }
 
 

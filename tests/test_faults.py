@@ -11,9 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.miniature_data import write_mnist_folder
-from helpers.runs import RECORDS, write_records
-from helpers.streams import SPECS
 
 from agem.data.datasets import build_stream
 from agem.data.datasets.idx import MNIST_RAW
@@ -22,6 +19,9 @@ from agem.data.stream_files import RawImages, write_image_file
 from agem.io.atomic import write_bytes
 from agem.runs.bundle import BundleError, export_bundle, import_bundle
 from agem.runs.runfile import write_run
+from helpers.miniature_data import write_mnist_folder
+from helpers.runs import RECORDS, write_records
+from helpers.streams import SPECS
 
 
 def sha256s(folder: Path) -> dict[str, str]:

@@ -9,9 +9,6 @@ import shutil
 import time
 
 import pytest
-from helpers.miniature_data import write_mnist_folder
-from helpers.streams import SMALL_MLP, SPECS
-from helpers.workflow import snakemake, write_config
 
 from agem.data.stream_files import (
     StreamMismatchError,
@@ -21,6 +18,9 @@ from agem.data.stream_files import (
 from agem.pipeline.config import job_settings, stream_spec
 from agem.runs.runfile import read_run
 from agem.training.runner import run_job
+from helpers.miniature_data import write_mnist_folder
+from helpers.streams import SMALL_MLP, SPECS
+from helpers.workflow import snakemake, write_config
 
 
 def _settings(dataset: str, spec: dict) -> dict:
