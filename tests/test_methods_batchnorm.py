@@ -181,7 +181,7 @@ def test_mas_importance_in_evaluation_mode(any_stream):
 @pytest.mark.parametrize("name", ["agem", "gem", "mas"])
 def test_the_network_trains_in_training_mode(any_stream, name):
     """The current batch's step always runs in training mode, whatever the method does around it."""
-    model, method, log = batch_norm_method(any_stream, name, {"lr": 0.1})
+    _, method, log = batch_norm_method(any_stream, name, {"lr": 0.1})
     _train_past_tasks(method, any_stream.tasks[:1], steps=2)
     method.begin_task(any_stream.tasks[1])
     log.take()

@@ -15,7 +15,6 @@ from helpers.training import (
 import agem.methods.gem as gem_module
 
 
-
 def steps_with_constraint_rows(stream, hparams, monkeypatch, n: int = 25):
     """Train on all but the last task, then ``n`` steps on it; per step yield (twin before the
     step, batch, applied update / lr, the constraint rows GEM's QP was given or None)."""

@@ -23,7 +23,7 @@ class MultiTaskHyperparameters(Hyperparameters):
 
     def __post_init__(self):
         if not isinstance(self.masked_training, bool):
-            raise ValueError(f"masked_training must be true or false, got {self.masked_training!r}")
+            raise ValueError(f"masked_training must be true or false, got {self.masked_training!r}")  # noqa: TRY004 (config checks catch ValueError)
 
 
 @register("multitask")
