@@ -115,6 +115,7 @@ BAD_NETWORKS = {
     "misspelt_option": ({"type": "mlp", "hiddn": [32]},
                         r"benchmarks\.split_digits\.network\.hiddn: network 'mlp' has no option 'hiddn'; did you mean 'hidden'\?"),
     "hidden_string": ({"type": "mlp", "hidden": "abc"}, r"network\.hidden: must be a list of integers >= 1, e\.g\. \[256, 256\], got 'abc'"),
+    "init_typo": ({"type": "mlp", "init": "oficial"}, r"network\.init: must be one of \['official', 'torch'\], got 'oficial'"),
     "hidden_zero": ({"type": "mlp", "hidden": [256, 0]}, r"network\.hidden: must be a list of integers >= 1"),
     "nf_zero": ({"type": "reduced_resnet18", "nf": 0}, r"network\.nf: must be an integer >= 1, got 0"),
     "unknown_head": ({"type": "resnet18", "head": "je"}, r"network\.head: must be one of \['linear', 'joint_embedding'\], got 'je'"),

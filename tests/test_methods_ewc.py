@@ -17,8 +17,11 @@ def test_importance_is_the_normalised_online_fisher_by_hand(tmp_path):
 
     task 1 (Ω = 0, plain SGD): folds before steps 1 and 3 →
         F₁ = ½·(½·0 + ¼·g₀²) + ¼·(g₁² + g₂²);  g₃², g₄² are dropped with the window at the task end;
-    task 2: the running estimate carries over, one fold before step 1 →
-        F₂ = ½·F₁ + ¼·h₀²;  Ω = (F − min F)/(max F − min F), re-assigned (not summed) per task.
+    task 2 (5 steps): the running estimate carries over, folds before steps 1 and 3 →
+        F₂ = ½·(½·F₁ + ¼·h₀²) + ¼·(h₁² + h₂²);  Ω = (F − min F)/(max F − min F), re-assigned (not
+        summed) per task. One shared head: from step 1 of task 2 on, θ ≠ θ* on parameters with
+        Ω > 0, so the penalty is non-zero while h₁, h₂ (the data gradients, not the penalised
+        update) enter the Fisher.
     """
     stream = tiny_stream(tmp_path / "s.h5")
     lr, lam = 0.2, 3.0
@@ -42,13 +45,15 @@ def test_importance_is_the_normalised_online_fisher_by_hand(tmp_path):
 
     method.begin_task(second)
     anchor = theta.clone()
-    h = []
-    for batch in task_batches(second, 5)[:3]:
+    h, penalties = [], []
+    for batch in task_batches(second, 5):
         h.append(twin.gradient(theta, batch))
-        theta = theta - lr * (h[-1] + 2 * lam * expected * (theta - anchor))
+        penalties.append(2 * lam * expected * (theta - anchor))
+        theta = theta - lr * (h[-1] + penalties[-1])
         method.observe(batch)
     method.end_task(second)
-    fisher = 0.5 * fisher + 0.25 * h[0] ** 2
+    assert all(float(p.abs().max()) > 0.01 * float(g.abs().max()) for p, g in zip(penalties[1:3], h[1:3]))
+    fisher = 0.5 * (0.5 * fisher + 0.25 * h[0] ** 2) + 0.25 * (h[1] ** 2 + h[2] ** 2)
     torch.testing.assert_close(method.importance.double(), (fisher - fisher.min()) / (fisher.max() - fisher.min()), rtol=1e-4, atol=1e-6)
 
 

@@ -106,3 +106,39 @@ def test_loss_is_bce_with_one_hot_current_and_distilled_old_outputs(any_stream):
             p = torch.sigmoid(model(x).double())
             expected = -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p))[:, seen].sum() / len(x)
         assert float(method.observe(batch)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_step_is_sgd_on_classification_plus_distillation_by_autograd(any_stream):
+    """One step = SGD on iCaRL's loss computed here on a copy of the network with plain autograd:
+    BCE over the seen outputs of (batch + whole memory), one-hot targets on the current task's
+    outputs, the previous network's sigmoid outputs on the earlier ones. The parameters move."""
+    from helpers.training import copy_of, parameters
+
+    lr = 0.1
+    model, method = make_method(any_stream, "icarl", {"lr": lr, "replay_batch_size": 1000}, memory=20)
+    *past, current = any_stream.tasks
+    _train_past_tasks(method, past, steps=4)
+    previous = copy_of(method.previous_model)
+    method.begin_task(current)
+    seen = torch.zeros(any_stream.n_outputs, dtype=torch.bool)
+    for task in any_stream.tasks:
+        seen[task.classes] = True
+    old = seen.clone()
+    old[current.classes] = False
+    for batch in batches(current, 3):
+        twin, before = copy_of(model), parameters(model)
+        x = torch.cat([batch.x, method.memory.x])
+        y = torch.cat([batch.y, method.memory.y])
+        targets = F.one_hot(y, any_stream.n_outputs).float()
+        with torch.no_grad():
+            targets[:, old] = torch.sigmoid(previous(x)[:, old])
+        logits = twin(x)[:, seen]
+        p = torch.sigmoid(logits)
+        t = targets[:, seen]
+        loss = -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).sum() / len(x)
+        grads = torch.autograd.grad(loss, list(twin.parameters()))
+        expected = before - lr * torch.cat([g.flatten() for g in grads])
+        method.observe(batch)
+        after = parameters(model)
+        assert float((after - before).abs().max()) > 1e-4  # the step changes the network
+        torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)

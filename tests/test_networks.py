@@ -126,11 +126,21 @@ def test_imagenet_weights_come_from_torchvisions_cache(tmp_path, monkeypatch):
 
     reference = resnet18(weights=None)  # stands in for the real file (no download here)
     placed.parent.mkdir(parents=True)
+    with torch.no_grad():  # statistics unlike both a fresh start's (0 / 0 or 0 / 1) and each other
+        reference.layer4[1].bn2.running_mean.uniform_(2, 3)
+        reference.layer4[1].bn2.running_var.uniform_(4, 5)
     torch.save(reference.state_dict(), placed)
-    model = build_network({"type": "resnet18", "pretrained": "imagenet"}, (3, 32, 32), 200)
+    model = build_network({"type": "resnet18", "pretrained": "imagenet", "batch_norm_statistics": "pretrained"}, (3, 32, 32), 200)
     torch.testing.assert_close(model.body.conv1.weight, reference.conv1.weight)
+    torch.testing.assert_close(model.body.layer4[1].bn2.weight, reference.layer4[1].bn2.weight)
     torch.testing.assert_close(model.body.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
     assert model.head.weight.shape == (200, 512)  # a fresh output layer, not ImageNet's
+    # The default, like the official code (only trainable variables restored): the learnt
+    # weights and affine parameters are ImageNet's, the running statistics start afresh.
+    fresh = build_network({"type": "resnet18", "pretrained": "imagenet"}, (3, 32, 32), 200)
+    torch.testing.assert_close(fresh.body.layer4[1].bn2.weight, reference.layer4[1].bn2.weight)
+    torch.testing.assert_close(fresh.body.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    assert bool((fresh.body.layer4[1].bn2.running_mean == 0).all() and (fresh.body.layer4[1].bn2.running_var == 0).all())
 
 
 def test_imagenet_weights_offline_error_names_the_file(tmp_path, monkeypatch):

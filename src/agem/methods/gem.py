@@ -44,6 +44,10 @@ class GEM(RehearsalMethod):
             memory_dot_g = memory_grads @ g
             if bool((memory_dot_g < 0).any()):
                 self.violations[self.current_task.index] += 1
-                g.copy_(gem_project(g, memory_grads, self.hparams.margin, self.hparams.eps, memory_dot_g))
+                g.copy_(self.project(g, memory_grads, memory_dot_g))
         self.flat.sgd_step(self.hparams.lr, G)
         return loss.detach()
+
+    def project(self, g: torch.Tensor, memory_grads: torch.Tensor, memory_dot_g: torch.Tensor) -> torch.Tensor:
+        """The projected gradient when g conflicts with some row of ``memory_grads``."""
+        return gem_project(g, memory_grads, self.hparams.margin, self.hparams.eps, memory_dot_g)

@@ -7,6 +7,11 @@
 
 Both ResNets expose ``features(x)`` (the globally pooled features φ(x)) and a ``head``, which is
 either a linear layer or the joint-embedding head of the paper's -JE variants (§5).
+
+Every network takes ``init``: ``official`` (the default) initialises it like the official
+TensorFlow code at 5e84338 (``model/model.py``'s ``weight_variable``/``bias_variable`` and
+``utils/resnet_utils.py``'s ``_conv``/``_fc``/``_bn``), ``torch`` keeps PyTorch's and
+torchvision's own initialisers.
 """
 
 from __future__ import annotations
@@ -26,6 +31,56 @@ from torch import nn
 BN_EPS, BN_MOMENTUM = 1e-3, 0.1
 
 
+INITS = ("official", "torch")
+
+
+def _check_init(network: str, init: str) -> None:
+    if init not in INITS:
+        raise ValueError(f"network {network}: init must be one of {list(INITS)}, got {init!r}")
+
+
+def official_dense_(layer: nn.Linear) -> nn.Linear:
+    """``weight_variable`` / ``bias_variable``: weights truncated normal (std 0.1, cut at 2σ like
+    ``tf.truncated_normal_initializer``), biases 0.1 (the MLP, the -JE head's W and b)."""
+    nn.init.trunc_normal_(layer.weight, std=0.1, a=-0.2, b=0.2)
+    if layer.bias is not None:
+        nn.init.constant_(layer.bias, 0.1)
+    return layer
+
+
+def official_resnet_init_(model: nn.Module, head_bias: str) -> None:
+    """``resnet_utils.py``: every convolution U(±1/√(k·C_in)) with k the kernel's side (the code's
+    ``n = kernel_size * in_channels``, not k²·C_in); the linear head U(±1/√fan_in), its bias
+    U(±1/√fan_in) on Split CIFAR (``is_cifar``) and 0 on CUB and AWA (``head_bias``: 'uniform' or
+    'zero'); batch norm γ 1, β 0, and moving averages starting at 0 (the code's
+    ``ExponentialMovingAverage`` of batch moments creates zero-initialised shadows, mean *and*
+    variance). A joint-embedding head is left to :class:`JointEmbeddingHead`."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            bound = 1 / math.sqrt(module.kernel_size[0] * module.in_channels)
+            nn.init.uniform_(module.weight, -bound, bound)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+            zero_running_statistics_(module)
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Linear):
+        bound = 1 / math.sqrt(head.in_features)
+        nn.init.uniform_(head.weight, -bound, bound)
+        if head_bias == "uniform":
+            nn.init.uniform_(head.bias, -bound, bound)
+        else:
+            nn.init.zeros_(head.bias)
+
+
+def zero_running_statistics_(norm: nn.BatchNorm2d) -> None:
+    norm.running_mean.zero_()
+    norm.running_var.zero_()
+    norm.num_batches_tracked.zero_()
+
+
 class PretrainedWeightsMissing(RuntimeError):
     """ImageNet weights could neither be found in torchvision's cache nor downloaded."""
 
@@ -33,29 +88,31 @@ class PretrainedWeightsMissing(RuntimeError):
 class MLP(nn.Module):
     """Fully connected ReLU network (Permuted MNIST: 784-256-256-10).
 
-    Initialised like the official TensorFlow code: weights from a normal with std 0.1 truncated
-    at two standard deviations, biases 0.1.
+    ``init='official'``: like the official TensorFlow code, weights from a normal with std 0.1
+    truncated at two standard deviations, biases 0.1; ``'torch'``: nn.Linear's own.
     """
 
-    def __init__(self, n_inputs: int, hidden: list[int], n_outputs: int):
+    def __init__(self, n_inputs: int, hidden: list[int], n_outputs: int, init: str = "official"):
         super().__init__()
+        _check_init("mlp", init)
+        self.init = init
         sizes = [n_inputs, *hidden]
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         layers.append(nn.Linear(sizes[-1], n_outputs))
         self.layers = nn.Sequential(*layers)
-        for module in self.layers:
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.1, a=-0.2, b=0.2)
-                nn.init.constant_(module.bias, 0.1)
+        if init == "official":
+            for module in self.layers:
+                if isinstance(module, nn.Linear):
+                    official_dense_(module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x.flatten(1))
 
 
-def _mlp(input_shape: tuple[int, ...], n_outputs: int, hidden: list[int] = (256, 256)) -> nn.Module:
-    return MLP(math.prod(input_shape), list(hidden), n_outputs)
+def _mlp(input_shape: tuple[int, ...], n_outputs: int, hidden: list[int] = (256, 256), init: str = "official") -> nn.Module:
+    return MLP(math.prod(input_shape), list(hidden), n_outputs, init=init)
 
 
 # --- heads ---------------------------------------------------------------------------------------
@@ -65,10 +122,11 @@ class JointEmbeddingHead(nn.Module):
     ``a_c`` are the class attribute rows, fixed and L2-normalised, one per output unit; ``W``
     (A × feature_dim) is shared by all classes and learned, so a class's embedding exists before
     any of its images is seen (the zero-shot accuracy a_{k,0,k} of Fig. 5); ``b_c`` is a
-    per-output bias.
+    per-output bias. ``init='official'``: W truncated normal (std 0.1) and b 0.1, the official
+    ``get_attribute_embedding`` and ``attr_embed_b``; ``'torch'``: nn.Linear's W, b 0.
     """
 
-    def __init__(self, n_features: int, class_attributes: torch.Tensor):
+    def __init__(self, n_features: int, class_attributes: torch.Tensor, init: str = "official"):
         super().__init__()
         attributes = torch.as_tensor(class_attributes, dtype=torch.float32)
         if attributes.ndim != 2:
@@ -77,6 +135,9 @@ class JointEmbeddingHead(nn.Module):
         self.register_buffer("attributes", F.normalize(attributes, dim=1))
         self.embed = nn.Linear(attributes.shape[1], n_features, bias=False)  # W, stored as its transpose
         self.bias = nn.Parameter(torch.zeros(attributes.shape[0]))
+        if init == "official":
+            nn.init.trunc_normal_(self.embed.weight, std=0.1, a=-0.2, b=0.2)
+            nn.init.constant_(self.bias, 0.1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features @ self.embed(self.attributes).T + self.bias
@@ -85,7 +146,7 @@ class JointEmbeddingHead(nn.Module):
 HEADS = ("linear", "joint_embedding")
 
 
-def make_head(head: str, n_features: int, n_outputs: int, class_attributes: torch.Tensor | None) -> nn.Module:
+def make_head(head: str, n_features: int, n_outputs: int, class_attributes: torch.Tensor | None, init: str = "official") -> nn.Module:
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; known heads: {list(HEADS)}")
     if head == "linear":
@@ -97,7 +158,7 @@ def make_head(head: str, n_features: int, n_outputs: int, class_attributes: torc
         )
     if len(class_attributes) != n_outputs:
         raise ValueError(f"class_attributes has {len(class_attributes)} rows, the network has {n_outputs} outputs")
-    return JointEmbeddingHead(n_features, class_attributes)
+    return JointEmbeddingHead(n_features, class_attributes, init=init)
 
 
 class FeatureNetwork(nn.Module):
@@ -151,11 +212,15 @@ class ReducedResNet18(FeatureNetwork):
     3×3 conv1 with ``nf`` maps (no max-pool), four stages of two :class:`BasicBlock` with
     nf, 2nf, 4nf, 8nf maps and strides 1, 2, 2, 2, global average pooling, head 8nf → n_outputs.
     ``stem`` (conv1 + bn1 + ReLU) and ``stages`` are public so that other architectures (e.g.
-    progressive columns) can reuse and tap them stage by stage.
+    progressive columns) can reuse and tap them stage by stage. ``init='official'``: the official
+    RESNET-S (:func:`official_resnet_init_`, head bias uniform); ``'torch'``: PyTorch's defaults.
     """
 
-    def __init__(self, n_outputs: int, nf: int = 20, in_channels: int = 3, head: str = "linear", class_attributes: torch.Tensor | None = None):
+    def __init__(self, n_outputs: int, nf: int = 20, in_channels: int = 3, head: str = "linear",
+                 class_attributes: torch.Tensor | None = None, init: str = "official"):
         super().__init__()
+        _check_init("reduced_resnet18", init)
+        self.init = init
         self.stem = nn.Sequential(conv3x3(in_channels, nf), batch_norm(nf), nn.ReLU())
         widths, strides = [nf, 2 * nf, 4 * nf, 8 * nf], [1, 2, 2, 2]
         stages, channels = [], nf
@@ -164,7 +229,9 @@ class ReducedResNet18(FeatureNetwork):
             channels = width
         self.stages = nn.ModuleList(stages)
         self.n_features = channels
-        self.head = make_head(head, channels, n_outputs, class_attributes)
+        self.head = make_head(head, channels, n_outputs, class_attributes, init)
+        if init == "official":
+            official_resnet_init_(self, head_bias="uniform")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         out = self.stem(x)
@@ -173,13 +240,14 @@ class ReducedResNet18(FeatureNetwork):
         return F.adaptive_avg_pool2d(out, 1).flatten(1)
 
 
-def _reduced_resnet18(input_shape, n_outputs, nf: int = 20, head: str = "linear", class_attributes=None) -> nn.Module:
+def _reduced_resnet18(input_shape, n_outputs, nf: int = 20, head: str = "linear", class_attributes=None, init: str = "official") -> nn.Module:
     _require_image_input("reduced_resnet18", input_shape)
-    return ReducedResNet18(n_outputs, nf=nf, in_channels=input_shape[0], head=head, class_attributes=class_attributes)
+    return ReducedResNet18(n_outputs, nf=nf, in_channels=input_shape[0], head=head, class_attributes=class_attributes, init=init)
 
 
 # --- ResNet-18 (Split CUB, Split AWA) -----------------------------------------------------------
 PRETRAINED = ("imagenet", "none")
+BATCH_NORM_STATISTICS = ("fresh", "pretrained")
 
 
 def imagenet_weights_file() -> Path:
@@ -211,30 +279,54 @@ class ResNet18(FeatureNetwork):
     from scratch (Split AWA). The official network also had no batch norm on the 1×1 shortcut;
     torchvision's has one (docs/decisions.md#resnet18-maxpool-shortcut: keep torchvision's, so the ImageNet
     weights fit). Batch norm uses the paper's eps 1e-3 and momentum 0.1.
+
+    ``init='official'``: the official RESNET-B (:func:`official_resnet_init_`, head bias 0);
+    ``'torch'``: torchvision's. With ImageNet weights only the head's initialisation matters,
+    and ``batch_norm_statistics`` says where the running means and variances start: ``fresh``
+    (as ``init`` sets them; the official code restored only the trainable variables from its
+    ImageNet checkpoint) or ``pretrained`` (ImageNet's).
     """
 
-    def __init__(self, n_outputs: int, pretrained: str = "none", head: str = "linear", class_attributes: torch.Tensor | None = None):
+    def __init__(self, n_outputs: int, pretrained: str = "none", head: str = "linear", class_attributes: torch.Tensor | None = None,
+                 init: str = "official", batch_norm_statistics: str = "fresh"):
         super().__init__()
         from torchvision.models import resnet18
 
+        _check_init("resnet18", init)
         if pretrained not in PRETRAINED:
             raise ValueError(f"network resnet18: pretrained must be one of {list(PRETRAINED)}, got {pretrained!r}")
+        if batch_norm_statistics not in BATCH_NORM_STATISTICS:
+            raise ValueError(f"network resnet18: batch_norm_statistics must be one of {list(BATCH_NORM_STATISTICS)}, got {batch_norm_statistics!r}")
         body = resnet18(weights=None, norm_layer=batch_norm)
-        if pretrained == "imagenet":
-            body.load_state_dict(_imagenet_state_dict())
         body.maxpool = nn.Identity()
         body.fc = nn.Identity()
         self.body = body
         self.n_features = 512
-        self.head = make_head(head, self.n_features, n_outputs, class_attributes)
+        self.head = make_head(head, self.n_features, n_outputs, class_attributes, init)
+        self.init = init
+        if init == "official":
+            official_resnet_init_(self, head_bias="zero")
+        if pretrained == "imagenet":
+            self._load_imagenet(keep_statistics=batch_norm_statistics == "pretrained")
+
+    def _load_imagenet(self, keep_statistics: bool) -> None:
+        """ImageNet's weights into the body (its 1000-way fc dropped), its batch-norm running
+        statistics too only when ``keep_statistics``."""
+        own = self.body.state_dict()
+        state = {name: value for name, value in _imagenet_state_dict().items() if not name.startswith("fc.")}
+        if not keep_statistics:
+            state.update({name: own[name] for name in state if name.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")})
+        self.body.load_state_dict(state)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
 
-def _resnet18(input_shape, n_outputs, pretrained: str = "none", head: str = "linear", class_attributes=None) -> nn.Module:
+def _resnet18(input_shape, n_outputs, pretrained: str = "none", head: str = "linear", class_attributes=None,
+              init: str = "official", batch_norm_statistics: str = "fresh") -> nn.Module:
     _require_image_input("resnet18", input_shape)
-    return ResNet18(n_outputs, pretrained=pretrained, head=head, class_attributes=class_attributes)
+    return ResNet18(n_outputs, pretrained=pretrained, head=head, class_attributes=class_attributes, init=init,
+                    batch_norm_statistics=batch_norm_statistics)
 
 
 def _require_image_input(name: str, input_shape: tuple[int, ...]) -> None:
@@ -305,6 +397,8 @@ NETWORK_OPTION_CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "nf": (_positive_int, "an integer >= 1"),
     "head": (lambda v: v in HEADS, f"one of {list(HEADS)}"),
     "pretrained": (lambda v: v in PRETRAINED, f"one of {list(PRETRAINED)}"),
+    "init": (lambda v: v in INITS, f"one of {list(INITS)}"),
+    "batch_norm_statistics": (lambda v: v in BATCH_NORM_STATISTICS, f"one of {list(BATCH_NORM_STATISTICS)}"),
 }
 
 

@@ -68,7 +68,7 @@ class MLPLayout:
     @staticmethod
     def fresh_column(column: MLP, initial_state: dict | None) -> MLP:
         linears = MLPLayout.linears(column)
-        return MLP(linears[0].in_features, [m.out_features for m in linears[:-1]], linears[-1].out_features)
+        return MLP(linears[0].in_features, [m.out_features for m in linears[:-1]], linears[-1].out_features, init=column.init)
 
 
 def residual_pre_activation(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +140,7 @@ class ResNetLayout:
     def fresh_column(column: nn.Module, initial_state: dict | None) -> nn.Module:
         if isinstance(column, ReducedResNet18):
             conv = column.stem[0]
-            return ReducedResNet18(column.head.out_features, nf=conv.out_channels, in_channels=conv.in_channels)
+            return ReducedResNet18(column.head.out_features, nf=conv.out_channels, in_channels=conv.in_channels, init=column.init)
         # ResNet-18: a new column starts where the first one started (ImageNet weights on CUB;
         # the network cannot be rebuilt without knowing whether it was pretrained).
         fresh = copy.deepcopy(column)
