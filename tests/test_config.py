@@ -5,18 +5,18 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from agem.pipeline.config import ConfigError, check_config
+from helpers.configs import default_config_with_every_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 
 
 def load_config() -> dict:
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return default_config_with_every_benchmark()
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from snakemake.utils import validate
 
 from agem.methods import METHODS, Hyperparameters, make_hyperparameters
 from agem.methods.hparam_checks import field_range, hparam
 from agem.pipeline.config import ConfigError, check_config
+from helpers.configs import default_config_with_every_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def validated() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = default_config_with_every_benchmark()
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     return config
 

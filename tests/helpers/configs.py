@@ -1,0 +1,15 @@
+"""The repository's default config, as the config tests start from it."""
+
+from __future__ import annotations
+
+import yaml
+
+from helpers.workflow import REPO
+
+
+def default_config_with_every_benchmark() -> dict:
+    """config/config.yaml with every benchmark it defines selected (the default selects only
+    permuted_mnist5k), so that a bad value in any of them is checked."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["datasets"] = list(config["benchmarks"])
+    return config
