@@ -120,7 +120,7 @@ def test_a_jobs_limit_below_the_training_fan_out_submits_every_training_job(clus
     datasets = CONFIG["datasets"] if jobs > 1 else ["split_digits"]
     runs = [tmp_path / "results" / "runs" / d / m / "seed21.h5" for d in datasets for m in methods]
     targets = [] if jobs > 1 else [str(run.relative_to(tmp_path)) for run in runs]
-    result = run_profile(tmp_path, *targets, "--configfile", str(config), "--jobs", str(jobs), timeout=600)
+    result = run_profile(tmp_path, *targets, "--configfile", str(config), "--jobs", str(jobs), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_each_run_was_an_sbatch_job(tmp_path, runs)
     if not targets:
