@@ -52,10 +52,32 @@ def cluster(tmp_path_factory):
         subprocess.run([str(CLUSTER_SCRIPT), "down", str(base)], capture_output=True, timeout=120)
 
 
-def slurm_comments() -> list[str]:
-    """The comment of every job the cluster has seen recently (Snakemake writes rule and wildcards there)."""
+def slurm_jobs() -> list[tuple[str, str]]:
+    """Id and comment of every job the cluster has seen recently (Snakemake writes rule and wildcards there)."""
     listing = subprocess.run(["squeue", "--states=all", "--noheader", "-o", "%i|%k"], capture_output=True, text=True, timeout=30, check=True)
-    return [line.split("|", 1)[1] for line in listing.stdout.splitlines()]
+    return [tuple(line.split("|", 1)) for line in listing.stdout.splitlines()]
+
+
+def slurm_comments() -> list[str]:
+    return [comment for _, comment in slurm_jobs()]
+
+
+def run_profile(workdir, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    """Snakemake with the SLURM profile; a run that outlives `timeout` fails the test as a hang."""
+    try:
+        return snakemake(workdir, "--profile", str(REPO / "profiles" / "slurm"), *NO_ACCOUNTING, "--slurm-keep-successful-logs",
+                         *args, timeout=timeout)
+    except subprocess.TimeoutExpired as hung:
+        log = hung.stderr.decode() if isinstance(hung.stderr, bytes) else hung.stderr or ""
+        pytest.fail(f"snakemake {' '.join(args)} made no progress in {timeout} s and was killed; its log ends with:\n{log[-2000:]}")
+
+
+def assert_each_run_was_an_sbatch_job(workdir, runs) -> None:
+    """Each run file records the SLURM job it ran in, a job of its own, whose log the plugin wrote under rule_train."""
+    job_ids = {str(run): read_run(run).versions["slurm_job_id"] for run in runs}
+    assert all(job_ids.values()) and len(set(job_ids.values())) == len(job_ids), job_ids
+    train_logs = {log.stem for log in (workdir / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log")}
+    assert set(job_ids.values()) <= train_logs, (job_ids, sorted(train_logs))
 
 
 def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path):
@@ -65,17 +87,13 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
         write_config(folder / "config.yaml", CONFIG)
     before = len([c for c in slurm_comments() if c.startswith("rule_train")])
 
-    result = snakemake(slurm_dir, "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(slurm_dir / "config.yaml"),
-                       *NO_ACCOUNTING, timeout=900)
+    result = run_profile(slurm_dir, "--configfile", str(slurm_dir / "config.yaml"), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    n_runs = len(CONFIG["datasets"]) * len(CONFIG["methods"]) * len(CONFIG["seeds"])
-    # Every training job was an sbatch submission (array tasks), with a SLURM log of its own.
-    assert len([c for c in slurm_comments() if c.startswith("rule_train")]) - before == n_runs
-    assert len(list((slurm_dir / ".snakemake" / "slurm_logs" / "rule_train").glob("*.log"))) == n_runs
-    for dataset in CONFIG["datasets"]:
-        for method in CONFIG["methods"]:
-            assert read_run(slurm_dir / "results" / "runs" / dataset / method / "seed21.h5").versions["slurm_job_id"]
+    # Every training job was an sbatch submission, with a SLURM log of its own.
+    runs = [slurm_dir / "results" / "runs" / d / m / "seed21.h5" for d in CONFIG["datasets"] for m in CONFIG["methods"]]
+    assert len([c for c in slurm_comments() if c.startswith("rule_train")]) - before == len(runs)
+    assert_each_run_was_an_sbatch_job(slurm_dir, runs)
 
     local = snakemake(local_dir, "--cores", "2", "--configfile", str(local_dir / "config.yaml"))
     assert local.returncode == 0, local.stderr[-3000:]
@@ -91,11 +109,51 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
         assert (slurm_dir / "results" / "figures" / figure).read_bytes() == (local_dir / "results" / "figures" / figure).read_bytes()
 
 
+@pytest.mark.parametrize("jobs", [4, 1])
+def test_a_jobs_limit_below_the_training_fan_out_submits_every_training_job(cluster, tmp_path, jobs):
+    # More training jobs than `jobs` may be queued at once: the limit hands the executor a part of
+    # the ready training jobs at a time, which job arrays (slurm-array-jobs) turned into a silent hang.
+    methods = ["van", "agem", "gem"]
+    config = write_config(tmp_path / "config.yaml", {**CONFIG, "methods": methods})
+    # --jobs 4 builds everything (table and figure jobs share the four slots with training);
+    # --jobs 1, one job at a time, builds only split_digits' stream and its three runs, to stay short.
+    datasets = CONFIG["datasets"] if jobs > 1 else ["split_digits"]
+    runs = [tmp_path / "results" / "runs" / d / m / "seed21.h5" for d in datasets for m in methods]
+    targets = [] if jobs > 1 else [str(run.relative_to(tmp_path)) for run in runs]
+    result = run_profile(tmp_path, *targets, "--configfile", str(config), "--jobs", str(jobs), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_each_run_was_an_sbatch_job(tmp_path, runs)
+    if not targets:
+        assert (tmp_path / "results" / "tables" / "main.csv").exists()
+
+
+def test_job_arrays_that_the_jobs_limit_would_hang_fail_with_a_message(cluster, tmp_path):
+    # profiles/slurm/array_jobs_guard.smk, in a workflow of six quick jobs of one rule.
+    (tmp_path / "Snakefile").write_text(
+        f'include: "{REPO / "profiles" / "slurm" / "array_jobs_guard.smk"}"\n\n'
+        'rule all:\n    input: expand("done/{i}.txt", i=range(6))\n\n'
+        'rule touch:\n    output: "done/{i}.txt"\n    shell: "touch {output}"\n'
+    )
+    arrays = ["--executor", "slurm", *NO_ACCOUNTING, "--slurm-array-jobs", "touch"]
+
+    refused = snakemake(tmp_path, *arrays, "--jobs", "4", snakefile=tmp_path / "Snakefile", timeout=120)
+    assert refused.returncode != 0
+    assert "--slurm-array-jobs touch with --jobs 4 would hang" in refused.stderr
+    assert "raise --jobs to at least 7" in refused.stderr
+    assert not (tmp_path / "done").exists() and not (tmp_path / ".snakemake" / "slurm_logs").exists()
+
+    # A limit above the run's jobs hands the plugin all six at once: one array, and the run finishes.
+    allowed = snakemake(tmp_path, *arrays, "--jobs", "7", snakefile=tmp_path / "Snakefile", timeout=300)
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert len(list((tmp_path / "done").glob("*.txt"))) == 6
+    touch_jobs = [job_id for job_id, comment in slurm_jobs() if comment.startswith("rule_touch")]
+    assert touch_jobs and all("_" in job_id for job_id in touch_jobs), touch_jobs  # array tasks: <array id>_<index>
+
+
 def test_a_failing_rule_under_slurm_makes_snakemake_fail(cluster, tmp_path):
     # Training on CUDA on a machine without it fails inside the SLURM job with a clear error.
     config = write_config(tmp_path / "config.yaml", {**CONFIG, "datasets": ["split_digits"], "methods": ["van"], "device": "cuda"})
-    result = snakemake(tmp_path, "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(config), "--retries", "0",
-                       *NO_ACCOUNTING, timeout=600)
+    result = run_profile(tmp_path, "--configfile", str(config), "--retries", "0", timeout=600)
     assert result.returncode != 0
     assert not (tmp_path / "results" / "runs" / "split_digits" / "van" / "seed21.h5").exists()
     log = (tmp_path / "results" / "logs" / "train" / "split_digits" / "van" / "seed21.log").read_text()
