@@ -23,6 +23,8 @@ check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
 
 
 include: "workflow/rules/common.smk"
+# Refuses SLURM job arrays that the jobs limit would turn into a silent hang (profiles/README.md).
+include: "workflow/rules/slurm_arrays.smk"
 
 
 # reuse_runs: the run files under results/ are the input. No download, stream or training rule

@@ -128,9 +128,9 @@ def test_a_jobs_limit_below_the_training_fan_out_submits_every_training_job(clus
 
 
 def test_job_arrays_that_the_jobs_limit_would_hang_fail_with_a_message(cluster, tmp_path):
-    # profiles/slurm/array_jobs_guard.smk, in a workflow of six quick jobs of one rule.
+    # workflow/rules/slurm_arrays.smk, in a workflow of six quick jobs of one rule.
     (tmp_path / "Snakefile").write_text(
-        f'include: "{REPO / "profiles" / "slurm" / "array_jobs_guard.smk"}"\n\n'
+        f'include: "{REPO / "workflow" / "rules" / "slurm_arrays.smk"}"\n\n'
         'rule all:\n    input: expand("done/{i}.txt", i=range(6))\n\n'
         'rule touch:\n    output: "done/{i}.txt"\n    shell: "touch {output}"\n'
     )
