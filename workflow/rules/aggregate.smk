@@ -12,7 +12,7 @@
 # figures (mtime), and never a run. With `--config reuse_runs=true` no training rule exists at
 # all (Snakefile), which is the documented way to rebuild without retraining.
 
-from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets
+from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
 
 REUSE_RUNS = config["reuse_runs"]
 REPO = Path(workflow.basedir)
@@ -44,6 +44,12 @@ def runs_of(artefact) -> list[str]:
     """The config's run files of the datasets an artefact shows."""
     shown = set(artefact_datasets(artefact, config["datasets"]))
     return [path for path in available(run_files()) if Path(path).parts[-3] in shown]
+
+
+def drawn(artefact) -> bool:
+    """A figure is requested only where it has runs to draw; the gallery lists the others as not run."""
+    pairs = [(Path(path).parts[-3], Path(path).parts[-2]) for path in runs_of(artefact)]
+    return has_runs(artefact, pairs, config["datasets"])
 
 
 def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], category: str) -> list:
@@ -145,15 +151,17 @@ rule paper_tables:
 rule figures:
     """The paper's Figures 1-6 and results/figures/README.md, each with its caption."""
     input:
-        figures=[getattr(rules, artefact.name).output for artefact in FIGURES],
+        figures=[getattr(rules, artefact.name).output for artefact in FIGURES if drawn(artefact)],
         code=code("src/agem/report/gallery.py", "scripts/make_gallery.py"),
     output:
         f"{RESULTS}/figures/README.md",
+    params:
+        not_run=[stem for artefact in FIGURES if not drawn(artefact) for stem in artefact.stems],
     log:
         f"{RESULTS}/logs/figures/gallery.log",
     shell:
-        "{PYTHON} {SCRIPTS}/make_gallery.py --figures {input.figures} --captions {REPORT_CAPTIONS} "
-        "--out {output} > {log} 2>&1"
+        "{PYTHON} {SCRIPTS}/make_gallery.py --figures {input.figures} --not-run {params.not_run} "
+        "--captions {REPORT_CAPTIONS} --out {output} > {log} 2>&1"
 
 
 rule artefacts:

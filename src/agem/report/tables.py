@@ -82,10 +82,15 @@ def format_number(value: float, decimals: int, style: str = "unicode") -> str:
 
 
 def format_mean_std(mean: float, std: float, decimals: tuple[int, int] = (2, 3),
-                    style: str = "unicode") -> str:
-    """"mean ± std" as App. E prints it; only the mean where the std is not a number."""
+                    style: str = "unicode", n_seeds: int | None = None) -> str:
+    """"mean ± std" as App. E prints it. A single seed has no spread: "mean ± –", never "± 0.00".
+    Only the mean where the std is not a number for another reason (a paper value printed without one)."""
     text = format_number(mean, decimals[0], style)
-    if np.isfinite(mean) and np.isfinite(std):
+    if not np.isfinite(mean):
+        return text
+    if n_seeds == 1:
+        return text + _SYMBOLS[style]["pm"] + _SYMBOLS[style]["nan"]
+    if np.isfinite(std):
         text += _SYMBOLS[style]["pm"] + format_number(std, decimals[1], style)
     return text
 
@@ -103,7 +108,7 @@ def display_table(main: pd.DataFrame, style: str = "unicode") -> pd.DataFrame:
             method_label(row.method),
             str(row.n_seeds) + (f" (+{row.n_diverged} diverged)" if row.n_diverged else ""),
             *(format_mean_std(getattr(row, f"{metric}_mean"), getattr(row, f"{metric}_std"),
-                              _CELL_DECIMALS[metric], style) for metric in ("A_T", "F_T", "LCA10")),
+                              _CELL_DECIMALS[metric], style, row.n_seeds) for metric in ("A_T", "F_T", "LCA10")),
             format_number(row.train_seconds_mean, 1, style),
             format_number(row.memory_bytes / _MIB, 2, style),
         ])
@@ -113,7 +118,8 @@ def display_table(main: pd.DataFrame, style: str = "unicode") -> pd.DataFrame:
 _MARKDOWN_NOTE = (
     "mean ± std over the non-diverged seeds (numpy, ddof=0); A_T in %, F_T as a fraction; "
     "LCA_10 by the trapezoid rule of the authors' notebook (Eq. 5 values: metrics_per_seed.csv); "
-    "∞: every seed diverged; –: undefined (MULTI-TASK has no F_T or LCA); memory: max over seeds."
+    "∞: every seed diverged; –: undefined (MULTI-TASK has no F_T or LCA; one seed has no spread); "
+    "memory: max over seeds."
 )
 
 
