@@ -151,7 +151,7 @@ def _legend(fig: Figure, handles: dict[str, object], ncols: int = 5) -> None:
 def method_legend(methods: Sequence[str], drawn: Iterable[str], diverged: Iterable[str]) -> dict[str, Line2D]:
     """Legend entries in the order of ``methods``: each drawn method once in its style, and a
     method that only diverged once, marked "(diverged)", with its marker and no line."""
-    drawn, diverged = set(drawn), set(diverged) - set(drawn)
+    drawn, diverged = set(drawn), set(diverged)
     handles = {}
     for method in methods:
         style = method_style(method).line_kwargs()
