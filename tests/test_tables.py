@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from agem.report.frames import MAIN_COLUMNS, main_table, per_seed_metrics
-from agem.report.tables import write_tables
+from agem.report.tables import DISPLAY_COLUMNS, write_tables
+from helpers.html_tables import html_rows
 from helpers.runs import NAN, RECORDS, ROOT, make_record, write_records
 
 
@@ -20,7 +21,7 @@ def tables(tmp_path_factory) -> Path:
     out_dir = tmp / "tables"
     # Paths in reverse: the row order must come from --datasets/--methods, not from the inputs.
     written = write_tables(paths[::-1], out_dir, datasets=["mnist", "cifar"], methods=["van", "agem"])
-    assert {p.name for p in written} == {"main.csv", "main.md", "main.tex", "metrics_per_seed.csv",
+    assert {p.name for p in written} == {"main.csv", "main.md", "main.tex", "main.html", "metrics_per_seed.csv",
                                          "per_task.csv", "lca_per_beta.csv"}
     return out_dir
 
@@ -54,6 +55,9 @@ def test_readable_tables(tables):
     assert "0.30 ± 0.000" in markdown
     single_seed = next(line for line in markdown.splitlines() if "1 (+1 diverged)" in line)
     assert [cell.strip() for cell in single_seed.split("|")[4:7]] == ["50.0 ± –", "0.20 ± –", "0.25 ± –"]
+    # The report's copy: the same readable cells as HTML, not the CSV's raw floats.
+    html = html_rows((tables / "main.html").read_text(encoding="utf-8"))
+    assert list(html[2]) == DISPLAY_COLUMNS and html[2]["A_T (%)"] == "50.0 ± –"
     latex = (tables / "main.tex").read_text(encoding="utf-8")
     for cell in (r"\toprule", r"\midrule", r"\bottomrule", r"75.0 $\pm$ 5.00", r"62.5 $\pm$ 2.50", r"50.0 $\pm$ --"):
         assert cell in latex, cell

@@ -21,6 +21,7 @@ from agem.report.paper import (
 )
 from agem.report.paper_tables import COMPARISON_COLUMNS, PAPER_TABLES, ours, table_per_seed, time_ratio
 from agem.runs.metrics import memory_metrics
+from helpers.html_tables import html_rows
 from helpers.runs import NAN, ROOT, make_record, write_records
 
 # Two-task runs (see test_tables.make_record): A_T = 100 (x1 + x2)/2, F_T = x0 - x1, LCA10 = lca.
@@ -174,6 +175,7 @@ def markdown_rows(text: str) -> list[dict[str, str]]:
 
 def test_table7_columns_hold_what_their_headers_say(tables):
     rows = markdown_rows((tables[1] / "table7_cost.md").read_text(encoding="utf-8"))
+    assert html_rows((tables[1] / "table7_cost.html").read_text(encoding="utf-8")) == rows  # the report's copy
     agem, gem = (next(r for r in rows if r["Dataset"] == "Permuted MNIST" and r["Method"] == m) for m in ("A-GEM", "GEM"))
     # A-GEM's time over A-GEM's: exactly 1 and the reference, not "1.00 ± 0.41 reproduced".
     assert (agem["time / A-GEM ours"], agem["time / A-GEM Δ"]) == ("1 (reference)", NOT_COMPARABLE)

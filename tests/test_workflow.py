@@ -19,10 +19,15 @@ def test_dry_run_has_one_training_job_per_dataset_method_seed(tmp_path):
     assert counts["train"] == len(default["datasets"]) * len(default["methods"]) * len(default["seeds"])
     assert counts["build_stream"] == len(default["datasets"]) * len(default["seeds"])
     assert counts["tables"] == counts["figures"] == 1
+    # The default benchmarks are the paper's MNIST/CIFAR kind: Figs. 1, 3, 6 have runs to draw;
+    # Figs. 2, 4, 5 (CUB, AWA) have none, so they are not requested (the gallery says "not run").
+    assert {"fig1", "fig3", "fig6"} <= set(counts) and not {"fig2", "fig4", "fig5"} & set(counts)
 
     narrowed = snakemake(tmp_path, "-n", "--cores", "1", "--config", "methods=[van,agem]", "seeds=[1234]")
     assert narrowed.returncode == 0, narrowed.stderr
     assert job_counts(narrowed.stdout + narrowed.stderr)["train"] == len(default["datasets"]) * 2 * 1
+    without_gem = snakemake(tmp_path, "-n", "--cores", "1", "--config", "methods=[van,ewc]")
+    assert "fig6" not in job_counts(without_gem.stdout + without_gem.stderr)  # no constraint to violate
 
 
 @pytest.mark.parametrize(

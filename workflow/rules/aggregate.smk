@@ -1,7 +1,7 @@
 # The paper's tables and figures, one rule per artefact (agem.report.paper.ARTEFACTS), each built from
 # whatever runs of its datasets the config has: a dataset or method without runs is a gap.
 #
-#   tables        results/tables/main.*                   the main table (Table 4 layout), per-seed CSVs
+#   tables        results/tables/main.*                   the main table (Table 4 layout; .html in the report), per-seed CSVs
 #   table2..7     results/tables/table{N}_{topic}.*       paper vs ours, Δ in σ, verdict
 #   summary       results/tables/reproduction_summary.*   verdict counts, the paper's claims
 #   fig1..fig6    results/figures/fig{N}_{topic}.{png,pdf}
@@ -68,6 +68,7 @@ rule tables:
         runs=available(run_files()),
         code=TABLE_CODE,
     output:
+        report(f"{RESULTS}/tables/main.html", caption=str(REPORT_CAPTIONS / "main.rst"), category="Tables"),
         [f"{RESULTS}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")],
     params:
         datasets=config["datasets"],
@@ -88,7 +89,8 @@ for artefact in TABLES:
             runs=runs_of(artefact),
             code=TABLE_CODE,
         output:
-            artefact_outputs(artefact, "tables", ("csv", "md", "tex"), "Tables"),
+            # HTML first: the report shows the readable side-by-side table, not the long CSV.
+            artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables"),
         params:
             name=artefact.name,
             datasets=config["datasets"],

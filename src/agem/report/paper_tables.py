@@ -7,6 +7,7 @@ For every table of :data:`agem.report.paper.TABLES`, three files in the output f
                 ours (mean, std over the non-diverged seeds), Δ in units of σ and the verdict.
 ``{stem}.md``   readable: per metric the paper's value, ours, and Δ with the verdict.
 ``{stem}.tex``  the same as a booktabs tabular.
+``{stem}.html`` the same as a page for ``snakemake --report``.
 
 Rows: every dataset × method the paper reports (a method we did not run shows "not run"), and
 every dataset × method we ran (without a published value: "no paper value").
@@ -44,6 +45,7 @@ from agem.report.paper import (
 )
 from agem.report.tables import (
     format_mean_std,
+    html_table,
     latex_escape,
     latex_table,
     markdown_table,
@@ -331,13 +333,15 @@ def render_latex(frame: pd.DataFrame, table: PaperTable) -> str:
 
 def write_paper_table(table: PaperTable, paper: PaperResults, per_seed: pd.DataFrame, out_dir: str | Path,
                       datasets: Sequence[str], methods: Sequence[str] = ()) -> list[Path]:
-    """Write ``{stem}.csv``, ``.md`` and ``.tex`` of one table; return their paths."""
+    """Write ``{stem}.csv``, ``.md``, ``.tex`` and ``.html`` of one table; return their paths."""
     frame = comparison_frame(table, paper, per_seed, datasets, methods)
     out_dir = Path(out_dir)
     return [
         write_text(out_dir / f"{table.stem}.csv", frame.to_csv(index=False)),
         write_text(out_dir / f"{table.stem}.md", render_markdown(frame, table, paper)),
         write_text(out_dir / f"{table.stem}.tex", render_latex(frame, table)),
+        write_text(out_dir / f"{table.stem}.html", html_table(display_comparison(frame, table, "unicode"), table.title,
+                                                              _NOTE.format(source=paper.source, extra=table.note))),
     ]
 
 

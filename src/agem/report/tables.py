@@ -3,7 +3,8 @@
 Outputs of :func:`write_tables` in ``out_dir``:
 
 ``main.csv``            one row per dataset × method, columns :data:`MAIN_COLUMNS` (the contract).
-``main.md``, ``main.tex`` the same as a readable "mean ± std" table (Markdown, LaTeX booktabs).
+``main.md``, ``main.tex``, ``main.html`` the same as a readable "mean ± std" table (Markdown,
+                        LaTeX booktabs, HTML for ``snakemake --report``).
 ``metrics_per_seed.csv`` every :func:`agem.runs.metrics.run_metrics` value of every run.
 ``per_task.csv``        A_k, F_k and constraint violations per task (long format; Fig. 3 top, Fig. 6).
 ``lca_per_beta.csv``    Z_b and LCA_β (trapezoid and Eq. 5) per β (long format; Fig. 3 bottom).
@@ -16,6 +17,7 @@ The numbers come from :mod:`agem.report.frames`; this module formats and writes 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,17 @@ def markdown_table(display: pd.DataFrame, n_label_columns: int, note: str) -> st
     return f"{table}\n\n{note}\n"
 
 
+def html_table(display: pd.DataFrame, title: str, note: str) -> str:
+    """A standalone HTML page of string cells with its note: the readable table for
+    ``snakemake --report``, which shows HTML as is (a CSV there is a grid of raw floats)."""
+    body = display.to_html(index=False, border=0, escape=True, classes="table")
+    style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse} "
+             "th,td{padding:2px 8px;text-align:right;white-space:nowrap} th{border-bottom:1px solid #333} "
+             "td:nth-child(-n+3){text-align:left} tr:nth-child(even){background:#f4f4f4}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body><h3>{escape(title)}</h3>\n{body}\n<p>{escape(note)}</p></body></html>\n")
+
+
 def to_markdown(main: pd.DataFrame) -> str:
     return markdown_table(display_table(main, "unicode"), 3, _MARKDOWN_NOTE)
 
@@ -181,6 +194,7 @@ def write_main_tables(records: Sequence[RunRecord], out_dir: str | Path,
         "main.csv": main.to_csv(index=False),
         "main.md": to_markdown(main),
         "main.tex": to_latex(main),
+        "main.html": html_table(display_table(main, "unicode"), "Main table (paper Table 4 layout)", _MARKDOWN_NOTE),
         "metrics_per_seed.csv": per_seed.to_csv(index=False),
         "per_task.csv": per_task_frame(records).to_csv(index=False),
         "lca_per_beta.csv": lca_frame(records).to_csv(index=False),
