@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from agem.pipeline.config import check_config, coerce_command_line_values
+from agem.pipeline.config import check_config, coerce_command_line_values, validate_config
 
 min_version("8.20")
 
@@ -18,6 +18,9 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 coerce_command_line_values(config)
+# One line naming the key, the problem and the fix (Snakemake's validate would print the whole
+# schema and config); validate then only fills in the schema's defaults.
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
 

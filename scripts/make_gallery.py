@@ -11,10 +11,11 @@ from agem.report.gallery import gallery
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures", nargs="*", default=[], help="figure files (PNG; PDFs are linked beside them)")
+    parser.add_argument("--not-run", nargs="*", default=[], metavar="STEM", help="figures without data (listed as not run)")
     parser.add_argument("--captions", required=True, help="folder of the captions (workflow/report)")
     parser.add_argument("--out", required=True, help="the Markdown file to write")
     args = parser.parse_args()
-    print(f"wrote {write_text(Path(args.out), gallery(args.figures, args.captions))}")
+    print(f"wrote {write_text(Path(args.out), gallery(args.figures, args.captions, args.not_run))}")
 
 
 if __name__ == "__main__":

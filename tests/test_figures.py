@@ -6,13 +6,16 @@ from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
 
-from agem.report.figures import FIGURE_NAMES, fig5_zero_shot, fig6_violations, je_pairs
+from agem.report.figures import FIGURE_NAMES, draw_figures, fig5_zero_shot, fig6_violations, je_pairs
 from agem.report.frames import per_task_frame
-from agem.report.paper import ARTEFACTS
+from agem.report.paper import ARTEFACTS, artefact_datasets, has_runs
+from agem.report.styles import method_style
 from helpers.runs import NAN, make_record, write_records
 from helpers.scripts import run_script
 
@@ -76,29 +79,115 @@ def test_figure_is_a_real_image_and_pdf(figures, stem):
     assert (out_dir / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_default_figures_are_figs_1_3_6(tmp_path):
-    paths = write_records(tmp_path / "runs", RECORDS[:2])
-    with redirect_stdout(StringIO()):
-        run_script("make_figures", "--runs", *map(str, paths), "--out-dir", str(tmp_path / "out"))
-    assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == [
-        "fig1_bars", "fig3_accuracy_vs_tasks", "fig3_lca_vs_beta", "fig6_violations"]
+def run_make_figures(tmp_path, records, *extra) -> tuple[list[str], str]:
+    """The PNG stems make_figures.py writes for ``records``, and what it printed."""
+    paths = write_records(tmp_path / "runs", records)
+    printed = StringIO()
+    with redirect_stdout(printed):
+        run_script("make_figures", "--runs", *map(str, paths), "--out-dir", str(tmp_path / "out"), *extra)
+    return sorted(p.stem for p in (tmp_path / "out").glob("*.png")), printed.getvalue()
 
 
-def test_violation_panels_note_missing_methods():
+def test_default_figures_are_figs_1_3_6_and_one_without_data_is_not_written(tmp_path):
+    written, printed = run_make_figures(tmp_path, RECORDS[:2])  # VAN only: no constraint to violate
+    assert written == ["fig1_bars", "fig3_accuracy_vs_tasks", "fig3_lca_vs_beta"]
+    assert "not written: fig6_violations" in printed
+    assert not (tmp_path / "out" / "fig6_violations.pdf").exists()
+
+
+def panel_titles(fig) -> list[str]:
+    return [ax.get_title() for ax in fig.axes if ax.get_visible()]
+
+
+def test_violation_panels_only_where_gem_or_agem_ran():
     fig = fig6_violations(per_task_frame(RECORDS), ["mnist", "cifar", "awa"], METHODS)
-    notes = [[text.get_text() for text in ax.texts] for ax in fig.axes[:3]]
-    assert notes == [[], ["no GEM/A-GEM runs"], ["no GEM/A-GEM runs"]]
-    labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert labels == ["GEM", "A-GEM"]
+    assert panel_titles(fig) == ["MNIST"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["GEM", "A-GEM"]
+    assert fig6_violations(per_task_frame(RECORDS), ["cifar", "awa"], METHODS) is None
 
 
-def test_je_pairs_and_gaps():
+def test_je_pairs_and_only_pairs_with_runs():
     assert je_pairs(DATASETS) == [("mnist", "mnist_je"), ("cifar", "cifar_je"), ("cub", "cub_je"), ("awa", "awa_je")]
     assert je_pairs(["split_awa_je"]) == [("split_awa", "split_awa_je")]
     fig = fig5_zero_shot(per_task_frame(RECORDS), ["cub", "awa"], METHODS)
-    cub, awa = fig.axes[:2]
-    assert [t.get_text() for t in awa.texts] == ["no runs"]
-    # standard dashed, JE solid; the JE curve is the zero-shot accuracy in % (0.3 -> 30).
-    lines = {line.get_label(): line for line in cub.get_lines()}
-    assert lines["A-GEM (JE)"].get_linestyle() == "-" and lines["A-GEM (standard)"].get_linestyle() == "--"
-    np.testing.assert_allclose(lines["VAN (JE)"].get_ydata(), [30.0, 30.0])
+    assert panel_titles(fig) == ["CUB: standard vs joint embedding"]  # AWA has no runs: no panel
+    # Per method one curve per variant, both in the method's colour: standard with hollow markers;
+    # the zero-shot accuracy in % (0.3 -> 30).
+    standard, joint = [line for line in fig.axes[0].get_lines() if line.get_color() == method_style("van").colour]
+    assert standard.get_markerfacecolor() == "white" and joint.get_markerfacecolor() != "white"
+    np.testing.assert_allclose(joint.get_ydata(), [30.0, 30.0])
+    assert fig5_zero_shot(per_task_frame(RECORDS), ["awa"], METHODS) is None
+
+
+SUBSETS = {
+    "everything": RECORDS[:-12],
+    "van on mnist": RECORDS[:2],
+    "multitask only": [RECORDS[6]],
+    "cub only": [r for r in RECORDS[:-12] if r.dataset == "cub"],
+    "diverged pi only": [RECORDS[8]],
+}
+
+
+@pytest.mark.parametrize("subset", SUBSETS)
+def test_a_figure_is_drawn_exactly_when_the_workflow_requests_it(subset):
+    """make_figures and the workflow's artefact list (paper.has_runs, on the planned runs) agree:
+    Snakemake never waits for a figure that is not drawn, nor misses one that is."""
+    records = SUBSETS[subset]
+    pairs = {(r.dataset, r.method) for r in records}
+    for name in (name for name in FIGURE_NAMES if not ARTEFACTS[name].ablation):
+        # As the figure's rule calls it: with the datasets that figure shows.
+        drawn = draw_figures(records, [name], artefact_datasets(name, DATASETS), METHODS)
+        assert bool(drawn) == has_runs(name, pairs, DATASETS), name
+        assert not drawn or set(drawn) == set(ARTEFACTS[name].stems), name
+    plt.close("all")
+
+
+def caption(fig) -> str:
+    return fig._suptitle.get_text().replace("\n", " ").replace("\u00a0", " ")
+
+
+def test_each_figure_says_its_seeds_and_band_and_is_typeset_for_print():
+    figures = draw_figures(RECORDS[:-12], [n for n in FIGURE_NAMES if not ARTEFACTS[n].ablation], DATASETS, METHODS)
+    assert "Mean over 1–2 seeds" in caption(figures["fig3_accuracy_vs_tasks"])
+    assert "band: ± 1 std" in caption(figures["fig3_lca_vs_beta"])
+    assert "whiskers: ± 1 std" in caption(figures["fig1_bars"])
+    for stem, fig in figures.items():
+        assert fig.get_figwidth() <= 7.0, stem  # a two-column paper's text width: drawn at print size
+        sizes = [text.get_fontsize() for text in fig.findobj(matplotlib.text.Text) if text.get_text().strip()]
+        assert min(sizes) >= 8, stem
+    assert figures["fig3_lca_vs_beta"].axes[0].get_ylabel() == r"Learning curve area, LCA$_\beta$"
+    plt.close("all")
+
+
+def legend_labels(fig) -> list[str]:
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_a_diverged_method_is_listed_once_and_marked():
+    pi_mnist = make_record("mnist", "pi", 0, (0.9, 0.6, 0.8), 0.3)
+    records = [*RECORDS[:2], RECORDS[8], pi_mnist]  # PI diverged on cifar, trained on mnist
+    fig = draw_figures(records, ["fig3"], ["mnist", "cifar"], ["van", "pi"])["fig3_accuracy_vs_tasks"]
+    assert legend_labels(fig) == ["VAN", "PI"]
+    assert panel_titles(fig) == ["MNIST", "CIFAR\n(diverged: PI)"]
+    only_diverged = draw_figures([*RECORDS[:2], RECORDS[8]], ["fig3"], ["mnist", "cifar"], ["van", "pi"])
+    assert legend_labels(only_diverged["fig3_accuracy_vs_tasks"]) == ["VAN", "PI (diverged)"]
+    plt.close("all")
+
+
+def test_method_styles_are_fixed_by_name_and_distinct():
+    from agem.report.styles import METHOD_STYLES
+
+    known = list(METHOD_STYLES)
+    assert len({(s.colour) for s in METHOD_STYLES.values()}) == len(known)
+    assert len({(s.marker) for s in METHOD_STYLES.values()}) == len(known)  # greyscale: the marker tells
+    assert "er" in METHOD_STYLES  # reserved for experience replay
+    # A method's look does not depend on which others run (A-GEM was magenta, then lilac).
+    few = draw_figures(RECORDS[2:4], ["fig3"], ["mnist"], ["agem"])["fig3_lca_vs_beta"]
+    many = draw_figures(RECORDS[:6], ["fig3"], ["mnist"], ["van", "agem", "gem"])["fig3_lca_vs_beta"]
+    agem_lines = [[line for line in fig.axes[0].get_lines() if line.get_marker() == "o"] for fig in (few, many)]
+    assert agem_lines[0][0].get_color() == agem_lines[1][0].get_color() == method_style("agem").colour
+    # A new method: stable across processes, and never with a known method's marker.
+    new = method_style("brand_new_method")
+    assert new == method_style("brand_new_method") and new.marker not in {s.marker for s in METHOD_STYLES.values()}
+    assert method_style("prog_nn") == method_style("prognn")
+    plt.close("all")

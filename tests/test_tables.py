@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from agem.report.frames import MAIN_COLUMNS, main_table, per_seed_metrics
-from agem.report.tables import write_tables
+from agem.report.tables import DISPLAY_COLUMNS, write_tables
+from helpers.html_tables import html_rows
 from helpers.runs import NAN, RECORDS, make_record, write_records
 from helpers.scripts import run_script
 
@@ -19,7 +20,7 @@ def tables(tmp_path_factory) -> Path:
     out_dir = tmp / "tables"
     # Paths in reverse: the row order must come from --datasets/--methods, not from the inputs.
     written = write_tables(paths[::-1], out_dir, datasets=["mnist", "cifar"], methods=["van", "agem"])
-    assert {p.name for p in written} == {"main.csv", "main.md", "main.tex", "metrics_per_seed.csv",
+    assert {p.name for p in written} == {"main.csv", "main.md", "main.tex", "main.html", "metrics_per_seed.csv",
                                          "per_task.csv", "lca_per_beta.csv"}
     return out_dir
 
@@ -32,11 +33,11 @@ def test_main_csv_contract(tables):
     expected = pd.DataFrame({
         "n_seeds": [2, 2, 1, 2],
         "A_T_mean": [75.0, 85.0, 50.0, 62.5],
-        "A_T_std": [5.0, 5.0, 0.0, 2.5],  # ddof=0: |70 - 80| / 2, ...
+        "A_T_std": [5.0, 5.0, NAN, 2.5],  # ddof=0: |70 - 80| / 2, ...; one seed has no spread
         "F_T_mean": [0.3, 0.05, 0.2, 0.05],
-        "F_T_std": [0.1, 0.05, 0.0, 0.05],
+        "F_T_std": [0.1, 0.05, NAN, 0.05],
         "LCA10_mean": [0.3, 0.3, 0.25, 0.4],
-        "LCA10_std": [0.1, 0.0, 0.0, 0.05],
+        "LCA10_std": [0.1, 0.0, NAN, 0.05],
         "train_seconds_mean": [15.0, 50.0, 5.0, 31.0],
         "memory_bytes": [1000, 3100, 700, 2000],
         "n_diverged": [0, 0, 1, 0],
@@ -47,10 +48,17 @@ def test_main_csv_contract(tables):
 
 def test_readable_tables(tables):
     markdown = (tables / "main.md").read_text(encoding="utf-8")
-    for cell in ("75.0 ± 5.00", "0.30 ± 0.100", "0.25 ± 0.000", "1 (+1 diverged)", "A-GEM", "VAN"):
+    for cell in ("75.0 ± 5.00", "0.30 ± 0.100", "1 (+1 diverged)", "A-GEM", "VAN"):
         assert cell in markdown, cell
+    # Two seeds with the same LCA: a spread of 0; one seed (CIFAR VAN): no spread at all.
+    assert "0.30 ± 0.000" in markdown
+    single_seed = next(line for line in markdown.splitlines() if "1 (+1 diverged)" in line)
+    assert [cell.strip() for cell in single_seed.split("|")[4:7]] == ["50.0 ± –", "0.20 ± –", "0.25 ± –"]
+    # The report's copy: the same readable cells as HTML, not the CSV's raw floats.
+    html = html_rows((tables / "main.html").read_text(encoding="utf-8"))
+    assert list(html[2]) == DISPLAY_COLUMNS and html[2]["A_T (%)"] == "50.0 ± –"
     latex = (tables / "main.tex").read_text(encoding="utf-8")
-    for cell in (r"\toprule", r"\midrule", r"\bottomrule", r"75.0 $\pm$ 5.00", r"62.5 $\pm$ 2.50"):
+    for cell in (r"\toprule", r"\midrule", r"\bottomrule", r"75.0 $\pm$ 5.00", r"62.5 $\pm$ 2.50", r"50.0 $\pm$ --"):
         assert cell in latex, cell
 
 

@@ -18,8 +18,9 @@ from agem.report.paper import (
     SMALLER_SCALE,
     TABLES,
 )
-from agem.report.paper_tables import COMPARISON_COLUMNS, PAPER_TABLES, time_ratio
+from agem.report.paper_tables import COMPARISON_COLUMNS, PAPER_TABLES, ours, table_per_seed, time_ratio
 from agem.runs.metrics import memory_metrics
+from helpers.html_tables import html_rows
 from helpers.runs import NAN, make_record, write_records
 from helpers.scripts import run_script
 
@@ -183,3 +184,44 @@ def test_a_scaled_stand_in_shows_the_papers_values_with_its_own_verdict(tmp_path
     assert (gem.paper_mean, gem.verdict) == (89.5, NOT_RUN)
     markdown = (tmp_path / "tables" / "table4_mnist_cifar.md").read_text(encoding="utf-8")
     assert "Permuted MNIST (5k): the paper's Permuted MNIST protocol on 5,000 real MNIST digits" in markdown
+
+
+def markdown_rows(text: str) -> list[dict[str, str]]:
+    """The pipe table of a readable table as one {header: cell} per row."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    return [dict(zip(cells[0], row)) for row in cells[2:]]
+
+
+def test_table7_columns_hold_what_their_headers_say(tables):
+    rows = markdown_rows((tables[1] / "table7_cost.md").read_text(encoding="utf-8"))
+    assert html_rows((tables[1] / "table7_cost.html").read_text(encoding="utf-8")) == rows  # the report's copy
+    agem, gem = (next(r for r in rows if r["Dataset"] == "Permuted MNIST" and r["Method"] == m) for m in ("A-GEM", "GEM"))
+    # A-GEM's time over A-GEM's: exactly 1 and the reference, not "1.00 ± 0.41 reproduced".
+    assert (agem["time / A-GEM ours"], agem["time / A-GEM Δ"]) == ("1 (reference)", NOT_COMPARABLE)
+    assert gem["time / A-GEM ours"] == "4.00 ± 0.00"  # 160 s / 40 s on both seeds
+    # The paper gives memory as formulas, ours is MiB: formulas in the formula column, numbers in the MiB ones.
+    assert (gem["memory formula (paper)"], agem["memory formula (paper)"]) == ("PT + (B+M)H", "2P + (B+M)H")
+    assert agem["memory by formula (MiB)"] == f"{4 * (2 * 1000 + 260 * 20) / 2**20:.2f} ± 0.00"
+    assert agem["memory measured (MiB)"] == f"{3000 / 2**20:.2f} ± 0.00"
+    assert not any("memory (MiB) paper" in header or "formula (MiB) paper" in header for header in rows[0])
+    assert "time (s) Δ" not in rows[0]  # seconds on different hardware are never compared
+    digits = next(r for r in rows if r["Dataset"] == "Permuted digits")
+    assert digits["time / A-GEM ours"] == "1 (reference)" and digits["time (s) ours"] == "2.0 ± –"  # one seed
+    table7 = tables[0]["table7"]
+    reference = row(table7, "permuted_mnist", "agem", "time_vs_agem")
+    assert (reference.ours_mean, reference.ours_std, reference.verdict) == (1.0, 0.0, NOT_COMPARABLE)
+
+
+def test_a_single_seed_has_no_spread(tables):
+    rows = markdown_rows((tables[1] / "table5_cub.md").read_text(encoding="utf-8"))
+    je = next(r for r in rows if r["Dataset"] == "Split CUB-JE" and r["Method"] == "A-GEM")
+    assert (je["Runs"], je["A_T (%) ours"], je["F_T ours"]) == ("1", "71.0 ± –", "0.10 ± –")
+    assert np.isnan(row(tables[0]["table5"], "split_cub_je", "agem", "A_T").ours_std)
+
+
+def test_agem_time_over_agem_is_exactly_one_whatever_its_spread():
+    per_seed = table_per_seed([make_record("d", "agem", s, (0.9, 0.8, 0.9), 0.3, seconds) for s, seconds in ((0, 30.0), (1, 50.0))])
+    assert ours(per_seed, "d", "agem", "time_vs_agem") == (1.0, 0.0)  # not 1 ± 0.35 from propagating 40 ± 10 twice
+    assert ours(per_seed, "d", "agem", "train_seconds") == (40.0, 10.0)
+    assert all(np.isnan(ours(per_seed, "e", "agem", "time_vs_agem")))  # not run

@@ -1,7 +1,7 @@
 # The paper's tables and figures, one rule per artefact (agem.report.paper.ARTEFACTS), each built from
 # whatever runs of its datasets the config has: a dataset or method without runs is a gap.
 #
-#   tables        results/tables/main.*                   the main table (Table 4 layout), per-seed CSVs
+#   tables        results/tables/main.*                   the main table (Table 4 layout; .html in the report), per-seed CSVs
 #   table2..7     results/tables/table{N}_{topic}.*       paper vs ours, Δ in σ, verdict
 #   summary       results/tables/reproduction_summary.*   verdict counts, the paper's claims
 #   fig1..fig6    results/figures/fig{N}_{topic}.{png,pdf}
@@ -12,7 +12,7 @@
 # figures (mtime), and never a run. With `--config reuse_runs=true` no training rule exists at
 # all (Snakefile), which is the documented way to rebuild without retraining.
 
-from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets
+from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
 
 REUSE_RUNS = config["reuse_runs"]
 REPO = Path(workflow.basedir)
@@ -46,6 +46,12 @@ def runs_of(artefact) -> list[str]:
     return [path for path in available(run_files()) if Path(path).parts[-3] in shown]
 
 
+def drawn(artefact) -> bool:
+    """A figure is requested only where it has runs to draw; the gallery lists the others as not run."""
+    pairs = [(Path(path).parts[-3], Path(path).parts[-2]) for path in runs_of(artefact)]
+    return has_runs(artefact, pairs, config["datasets"])
+
+
 def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], category: str) -> list:
     """The artefact's files; the first extension of each stem goes into the report with its caption."""
     outputs = []
@@ -62,6 +68,7 @@ rule tables:
         runs=available(run_files()),
         code=TABLE_CODE,
     output:
+        report(f"{RESULTS}/tables/main.html", caption=str(REPORT_CAPTIONS / "main.rst"), category="Tables"),
         [f"{RESULTS}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")],
     params:
         datasets=config["datasets"],
@@ -82,7 +89,8 @@ for artefact in TABLES:
             runs=runs_of(artefact),
             code=TABLE_CODE,
         output:
-            artefact_outputs(artefact, "tables", ("csv", "md", "tex"), "Tables"),
+            # HTML first: the report shows the readable side-by-side table, not the long CSV.
+            artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables"),
         params:
             name=artefact.name,
             datasets=config["datasets"],
@@ -145,15 +153,17 @@ rule paper_tables:
 rule figures:
     """The paper's Figures 1-6 and results/figures/README.md, each with its caption."""
     input:
-        figures=[getattr(rules, artefact.name).output for artefact in FIGURES],
+        figures=[getattr(rules, artefact.name).output for artefact in FIGURES if drawn(artefact)],
         code=code("src/agem/report/gallery.py", "scripts/make_gallery.py"),
     output:
         f"{RESULTS}/figures/README.md",
+    params:
+        not_run=[stem for artefact in FIGURES if not drawn(artefact) for stem in artefact.stems],
     log:
         f"{RESULTS}/logs/figures/gallery.log",
     shell:
-        "{PYTHON} {SCRIPTS}/make_gallery.py --figures {input.figures} --captions {REPORT_CAPTIONS} "
-        "--out {output} > {log} 2>&1"
+        "{PYTHON} {SCRIPTS}/make_gallery.py --figures {input.figures} --not-run {params.not_run} "
+        "--captions {REPORT_CAPTIONS} --out {output} > {log} 2>&1"
 
 
 rule artefacts:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+from pathlib import Path
 
 import yaml
 
@@ -37,6 +39,43 @@ def coerce_command_line_values(value):
         if isinstance(parsed, (bool, int, float)):
             return parsed
     return value
+
+
+def schema_error(config: dict, schema_path: str | Path) -> str | None:
+    """The config's first schema violation as one line, key path first, then the problem and the
+    fix, or None when the config is valid. Snakemake's own ``validate`` prints the whole schema
+    and the merged config (hundreds of lines) around the one line that matters."""
+    import jsonschema  # here: the figures and tables import this module and never validate
+
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    where = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "additionalProperties":
+        return _unknown_keys(error, where)
+    allowed = error.schema.get("description", "config/README.md lists the allowed values")
+    return f"{where or 'config'}: {error.message}. {allowed}"
+
+
+def _unknown_keys(error, where: str) -> str:
+    """"training.epochz: not a config key; did you mean 'epochs'? (keys here: ...)"."""
+    allowed = sorted(error.schema.get("properties", {}))
+    lines = []
+    for key in sorted(set(error.instance) - set(allowed)):
+        path = f"{where}.{key}" if where else key
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"the keys allowed here: {', '.join(allowed)}"
+        lines.append(f"{path}: not a config key; {hint} (config/README.md lists every key)")
+    return "; ".join(lines) or f"{where}: {error.message}"
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """Raise :class:`ConfigError` with :func:`schema_error`'s one line if the config breaks the
+    schema. Run before Snakemake's ``validate``, which then only fills in the schema's defaults."""
+    problem = schema_error(config, schema_path)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def check_config(config: dict, jobs_run_here: bool = True) -> None:

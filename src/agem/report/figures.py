@@ -1,26 +1,31 @@
-"""The paper's figures (docs/reproduction.md#artefacts) drawn from run files; each saved as PNG (dpi 150) and PDF.
+"""The paper's figures (docs/reproduction.md#artefacts) drawn from run files; each saved as PNG and PDF.
 
 ``fig1_bars``               A_T, F_T, LCA_10, time and memory relative to the most expensive method,
                             one row of bars per dataset (paper Fig. 1).
 ``fig2_cub_awa_je``         A_T, F_T, LCA_10 per method, standard vs joint embedding (Fig. 2).
-``fig3_accuracy_vs_tasks``  A_k vs number of tasks per method, MULTI-TASK as a dashed line (Fig. 3 top).
-``fig3_lca_vs_beta``        LCA_β vs β = 0..10, trapezoid definition (Fig. 3 bottom).
-``fig4_lca_cub_awa_je``     LCA_β vs β, standard (dashed) vs joint embedding (solid) (Fig. 4).
+``fig3_accuracy_vs_tasks``  A_k vs number of tasks per method, MULTI-TASK as a horizontal line (Fig. 3 top).
+``fig3_lca_vs_beta``        LCA_β vs β = 0..10 (Fig. 3 bottom).
+``fig4_lca_cub_awa_je``     LCA_β vs β, standard (hollow markers) vs joint embedding (filled) (Fig. 4).
 ``fig5_zero_shot``          zero-shot accuracy a_{k,0,k} per task, standard vs joint embedding (Fig. 5).
 ``fig6_violations``         constraint violations per task, GEM vs A-GEM (Fig. 6).
-``fig7_epochs_accuracy``    A_T vs epochs per method, small (dashed) vs big (solid) network (Fig. 7;
-                            the epochs ablation, from ``results/ablation/runs``).
+``fig7_epochs_accuracy``    A_T vs epochs per method, per network size (Fig. 7; the epochs
+                            ablation, from ``results/ablation/runs``).
 ``fig8_epochs_forgetting``  F_T vs epochs, the same runs (Fig. 8).
 
-Curves are means over the non-diverged seeds with a ± std band (ddof=0). A dataset or method
-without runs leaves a gap or a labelled empty panel, never an error. Figures 2, 4 and 5 pair
-each benchmark ``<name>`` with its joint-embedding variant ``<name>_je``.
+Every figure is drawn at print size (:data:`agem.report.styles.TEXT_WIDTH_IN`, fonts of 8 pt),
+each method in its fixed style (:func:`agem.report.styles.method_style`), and says in its own
+title what it shows: the seeds behind each mean and what the band or whisker is (± 1 std over
+the non-diverged seeds, ddof=0). Only datasets with runs get a panel; a figure without any data
+is not drawn at all (:func:`draw_figures` leaves it out, the gallery says "not run"). A method
+whose every seed diverged is named in the panel title and once in the legend, "(diverged)".
+Figures 2, 4 and 5 pair each benchmark ``<name>`` with its joint-embedding variant ``<name>_je``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -30,9 +35,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from agem.io.atomic import atomic_output  # noqa: E402
@@ -47,23 +53,19 @@ from agem.report.frames import (  # noqa: E402
 )
 from agem.report.labels import dataset_label, method_label, resolve_order  # noqa: E402
 from agem.report.paper import ARTEFACTS, JE_SUFFIX  # noqa: E402
+from agem.report.styles import TEXT_WIDTH_IN, method_style, paper_theme  # noqa: E402
 from agem.runs.runfile import RunRecord  # noqa: E402
 
 MULTITASK = "multitask"
 VIOLATION_METHODS = ("gem", "agem")
-DPI = 150
-_PANEL_SIZE = (4.2, 3.4)
-_MAX_COLUMNS = 4
-
-
-def method_palette(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """One fixed colour per method, keyed by its position in ``methods``, shared by all figures."""
-    colours = sns.color_palette("tab10" if len(methods) <= 10 else "husl", max(len(methods), 1))
-    return dict(zip(methods, colours))
+DPI = 300
+_PANEL_HEIGHT_IN = 2.3
+_MAX_COLUMNS = 3
+BAND = "band: ±\u00a01\u00a0std"  # no-break spaces: the caption never wraps inside it
 
 
 def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` (dpi 150) and ``stem.pdf`` atomically, then close it."""
+    """Save ``fig`` as ``stem.png`` (dpi 300) and ``stem.pdf`` (vector) atomically, then close it."""
     paths = []
     for fmt in ("png", "pdf"):
         path = Path(out_dir) / f"{stem}.{fmt}"
@@ -74,177 +76,254 @@ def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
     return paths
 
 
-def _panels(n_panels: int) -> tuple[Figure, list[Axes]]:
-    """One panel per dataset, wrapped at four columns; surplus axes hidden."""
-    n_panels = max(n_panels, 1)
+# --- what a figure says about its data -----------------------------------------------------------
+def seed_counts(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> dict[tuple[str, str], int]:
+    """Non-diverged seeds behind each dataset × method with runs (diverged-only pairs: 0)."""
+    counts = {}
+    for (dataset, method), runs in frame.groupby(["dataset", "method"], sort=False):
+        if dataset in datasets and method in methods:
+            counts[dataset, method] = runs.loc[~runs["diverged"].astype(bool), "seed"].nunique()
+    return counts
+
+
+def seeds_text(counts: dict[tuple[str, str], int]) -> str:
+    """"3 seeds", or "2–3 seeds (MAS, Permuted digits: 2)" when they differ; diverged-only
+    pairs (0 seeds) are named in the panel titles instead."""
+    drawn = {key: n for key, n in counts.items() if n > 0}
+    if not drawn:
+        return "no seeds"
+    values = sorted(set(drawn.values()))
+    if len(values) == 1:
+        return f"{values[0]} seed{'s' if values[0] > 1 else ''}"
+    most = max(values, key=list(drawn.values()).count)
+    fewer = [f"{method_label(m)}, {dataset_label(d)}: {n}" for (d, m), n in drawn.items() if n != most]
+    listed = "; ".join(fewer[:3]) + ("; …" if len(fewer) > 3 else "")
+    return f"{values[0]}–{values[-1]} seeds ({listed})"
+
+
+def _diverged_methods(frame: pd.DataFrame, datasets: Iterable[str], methods: Sequence[str]) -> list[str]:
+    """Methods whose every run on ``datasets`` diverged."""
+    runs = frame[frame["dataset"].isin(list(datasets)) & frame["method"].isin(list(methods))]
+    diverged = runs.groupby("method", sort=False)["diverged"].apply(lambda d: bool(d.astype(bool).all()))
+    return [m for m in methods if diverged.get(m, False)]
+
+
+def _caption(fig: Figure, text: str) -> None:
+    """What the figure shows, in the image itself, wrapped to the figure's width."""
+    fig.suptitle(textwrap.fill(text, width=105))
+
+
+def _title(ax: Axes, text: str, diverged: Sequence[str]) -> None:
+    if diverged:
+        text += "\n(diverged: " + ", ".join(method_label(m) for m in diverged) + ")"
+    ax.set_title(text)
+
+
+def _with_runs(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str] | None = None) -> list[str]:
+    """The ``datasets`` that have at least one run (of ``methods``, if given) in ``frame``."""
+    if frame.empty:
+        return []
+    runs = frame if methods is None else frame[frame["method"].isin(list(methods))]
+    present = set(runs["dataset"])
+    return [d for d in datasets if d in present]
+
+
+# --- layout ----------------------------------------------------------------------------------------
+def _panels(n_panels: int, panel_height: float = _PANEL_HEIGHT_IN) -> tuple[Figure, list[Axes]]:
+    """One panel per dataset across the text width, wrapped at three columns."""
     ncols = min(n_panels, _MAX_COLUMNS)
     nrows = math.ceil(n_panels / ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
-                             figsize=(_PANEL_SIZE[0] * ncols, _PANEL_SIZE[1] * nrows + 0.6))
+                             figsize=(TEXT_WIDTH_IN, panel_height * nrows + 0.9))
     flat = list(axes.ravel())
     for ax in flat[n_panels:]:
         ax.set_visible(False)
     return fig, flat[:n_panels]
 
 
-def _note(ax: Axes, text: str) -> None:
-    """Mark a panel without data: the note instead of meaningless default ticks."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
-
-
-def _figure_legend(fig: Figure, axes: Iterable[Axes]) -> None:
-    """One legend below all panels, each method once, in the order first drawn."""
-    handles: dict[str, object] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
+def _legend(fig: Figure, handles: dict[str, object], ncols: int = 5) -> None:
+    """One legend below all panels, each entry once."""
     if handles:
         fig.legend(handles.values(), handles.keys(), loc="outside lower center",
-                   ncols=min(len(handles), 6), frameon=False)
+                   ncols=min(len(handles), ncols), frameon=False, handlelength=2.6)
+
+
+def method_legend(methods: Sequence[str], drawn: Iterable[str], diverged: Iterable[str]) -> dict[str, Line2D]:
+    """Legend entries in the order of ``methods``: each drawn method once in its style, and a
+    method that only diverged once, marked "(diverged)", with its marker and no line."""
+    drawn, diverged = set(drawn), set(diverged)
+    handles = {}
+    for method in methods:
+        style = method_style(method).line_kwargs()
+        if method in drawn:
+            handles[method_label(method)] = Line2D([], [], **style)
+        elif method in diverged:
+            handles[f"{method_label(method)} (diverged)"] = Line2D([], [], **{**style, "linestyle": "none"})
+    return handles
 
 
 def _select(frame: pd.DataFrame, dataset: str, method: str) -> pd.DataFrame:
     return frame[(frame["dataset"] == dataset) & (frame["method"] == method)]
 
 
-def _plot_mean_band(ax: Axes, runs: pd.DataFrame, x: str, y: str, colour, label: str,
-                    linestyle: str = "-") -> None:
-    """Mean over the non-diverged seeds with a ± std band; a method that only diverged is listed
-    in the legend as such (the paper's "∞") instead of silently missing."""
+def _plot_mean_band(ax: Axes, runs: pd.DataFrame, x: str, y: str, method: str, **overrides) -> bool:
+    """Mean over the non-diverged seeds with a ± 1 std band, in the method's style; False when
+    there was nothing to draw (no runs, or every seed diverged)."""
     kept = runs[~runs["diverged"].astype(bool)]
     if kept.empty:
-        if not runs.empty:
-            ax.plot([], [], color=colour, linestyle=":", label=f"{label} (diverged)")
-        return
+        return False
     by_seed = kept.pivot(index="seed", columns=x, values=y)
     mean, std = mean_std(by_seed.to_numpy(), axis=0)
     xs = by_seed.columns.to_numpy()
-    ax.plot(xs, mean, color=colour, marker="o", markersize=3, label=label, linestyle=linestyle)
-    ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
+    style = {**method_style(method).line_kwargs(), "markevery": max(1, len(xs) // 10), **overrides}
+    ax.plot(xs, mean, **style)
+    if len(by_seed) > 1:  # one seed has no spread to show
+        ax.fill_between(xs, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
+    return True
 
 
-def _curve_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str],
-                  x: str, y: str, xlabel: str, ylabel: str, skip: Iterable[str] = ()) -> tuple[Figure, list[Axes]]:
-    """One panel per dataset with one mean ± std curve per method (Fig. 3 top and bottom)."""
-    palette = method_palette(methods)
-    fig, axes = _panels(len(datasets))
-    for ax, dataset in zip(axes, datasets):
-        ax.set(title=dataset_label(dataset), xlabel=xlabel, ylabel=ylabel)
+def _curve_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str], x: str, y: str,
+                  xlabel: str, ylabel: str, what: str) -> tuple[Figure, list[Axes], dict] | None:
+    """One panel per dataset with runs, one mean ± std curve per method; None without data."""
+    shown = _with_runs(frame, datasets, methods)
+    if not shown:
+        return None
+    fig, axes = _panels(len(shown))
+    drawn, diverged = set(), set()
+    for ax, dataset in zip(axes, shown):
+        ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if frame.empty or not (frame["dataset"] == dataset).any():
-            _note(ax, "no runs")
-            continue
-        for method in methods:
-            if method not in skip:
-                _plot_mean_band(ax, _select(frame, dataset, method), x, y, palette[method], method_label(method))
-    return fig, axes
+        diverged_here = _diverged_methods(frame, [dataset], methods)
+        _title(ax, dataset_label(dataset), diverged_here)
+        diverged.update(diverged_here)
+        drawn.update(m for m in methods if _plot_mean_band(ax, _select(frame, dataset, m), x, y, m))
+    _caption(fig, f"{what}. Mean over {seeds_text(seed_counts(frame, shown, methods))}, {BAND}.")
+    return fig, axes, method_legend(methods, drawn, diverged)
 
 
 def fig3_accuracy_vs_tasks(per_task: pd.DataFrame, main: pd.DataFrame, datasets: Sequence[str],
-                           methods: Sequence[str]) -> Figure:
+                           methods: Sequence[str]) -> Figure | None:
     """A_k (%) vs number of tasks k = 1..T (paper Fig. 3 top); MULTI-TASK, trained on all tasks
-    at once, has only A_T and is drawn as a horizontal dashed line at it."""
+    at once, has only A_T and is drawn as a horizontal line at it, without markers."""
     per_task = per_task.assign(A_k=100.0 * per_task["A_k"])
-    fig, axes = _curve_figure(per_task, datasets, methods, "task", "A_k", "number of tasks k",
-                              "average accuracy $A_k$ (%)", skip=(MULTITASK,))
-    palette = method_palette(methods)
-    for ax, dataset in zip(axes, datasets):
+    curves = [m for m in methods if m != MULTITASK]
+    drawn = _curve_figure(per_task, datasets, curves, "task", "A_k", "Tasks learned, k",
+                          "Average accuracy, $A_k$ (%)", "Average accuracy after each task")
+    if drawn is None:
+        return None
+    fig, axes, handles = drawn
+    shown = _with_runs(per_task, datasets, curves)
+    for ax, dataset in zip(axes, shown):
         multitask = _select(main, dataset, MULTITASK)
-        if not multitask.empty and np.isfinite(multitask["A_T_mean"].iloc[0]):
-            ax.axhline(multitask["A_T_mean"].iloc[0], color=palette[MULTITASK], linestyle="--",
-                       label=method_label(MULTITASK))
-    _figure_legend(fig, axes)
+        if MULTITASK in methods and not multitask.empty and np.isfinite(multitask["A_T_mean"].iloc[0]):
+            style = method_style(MULTITASK)
+            ax.axhline(multitask["A_T_mean"].iloc[0], color=style.colour, linestyle=style.linestyle)
+            handles["MULTI-TASK (joint, $A_T$)"] = Line2D([], [], color=style.colour,
+                                                                       linestyle=style.linestyle)
+    _legend(fig, handles)
     return fig
 
 
-def fig3_lca_vs_beta(lca: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
+def fig3_lca_vs_beta(lca: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str],
+                     batches: str = "") -> Figure | None:
     """LCA_β vs β = 0..10 (paper Fig. 3 bottom), MULTI-TASK excluded: it has no learning curve."""
-    fig, axes = _curve_figure(lca, datasets, methods, "beta", "LCA", r"$\beta$ (mini-batches)",
-                              r"LCA$_\beta$ (trapezoid; $Z_0$ at $\beta$=0)", skip=(MULTITASK,))
-    _figure_legend(fig, axes)
+    drawn = _curve_figure(lca, datasets, [m for m in methods if m != MULTITASK], "beta", "LCA",
+                          f"Mini-batches{batches} seen on the task, β", r"Learning curve area, LCA$_\beta$",
+                          "How fast each task is learned")
+    if drawn is None:
+        return None
+    fig, _, handles = drawn
+    _legend(fig, handles)
     return fig
 
 
-def fig6_violations(per_task: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
+def fig6_violations(per_task: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
     """Steps per task whose gradient violated a constraint, GEM vs A-GEM (paper Fig. 6); any other
-    method with violations is drawn as well."""
-    palette = method_palette(methods)
-    fig, axes = _panels(len(datasets))
-    for ax, dataset in zip(axes, datasets):
-        ax.set(title=dataset_label(dataset), xlabel="task", ylabel="constraint violations (steps)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        drawn = False
-        for method in methods:
-            runs = _select(per_task, dataset, method)
-            if runs.empty or (method not in VIOLATION_METHODS and not runs["violations"].any()):
-                continue
-            _plot_mean_band(ax, runs, "task", "violations", palette[method], method_label(method))
-            drawn = True
-        if not drawn:
-            _note(ax, "no GEM/A-GEM runs")
-    _figure_legend(fig, axes)
+    method with violations is drawn as well. None without GEM or A-GEM runs."""
+    with_violations = set(per_task.loc[per_task["violations"] > 0, "method"]) if not per_task.empty else set()
+    shown_methods = [m for m in methods if m in VIOLATION_METHODS or m in with_violations]
+    datasets = _with_runs(per_task, datasets, [m for m in methods if m in VIOLATION_METHODS])
+    drawn = _curve_figure(per_task, datasets, shown_methods, "task", "violations", "Task, k",
+                          "Steps violating a constraint", "Constraint violations while learning each task")
+    if drawn is None:
+        return None
+    fig, _, handles = drawn
+    _legend(fig, handles)
     return fig
 
 
+# --- bars (Figs. 1, 2) -----------------------------------------------------------------------------
 # Panels of Fig. 1: (column of the main table, its std column or None, title, relative to max?).
 _FIG1_PANELS = (
-    ("A_T_mean", "A_T_std", "$A_T$ (%)", False),
-    ("F_T_mean", "F_T_std", "$F_T$", False),
-    ("LCA10_mean", "LCA10_std", r"LCA$_{10}$", False),
-    ("train_seconds_mean", None, "time (rel. to max)", True),
-    ("memory_bytes", None, "memory (rel. to max)", True),
+    ("A_T_mean", "A_T_std", "Average accuracy\n$A_T$ (%)", False),
+    ("F_T_mean", "F_T_std", "Forgetting\n$F_T$", False),
+    ("LCA10_mean", "LCA10_std", "Learning curve\narea, LCA$_{10}$", False),
+    ("train_seconds_mean", None, "Time\n(rel. to slowest)", True),
+    ("memory_bytes", None, "Memory\n(rel. to largest)", True),
 )
+_BAR_ROW_IN = 0.15
 
 
-def _bars(ax: Axes, values: np.ndarray, errors: np.ndarray | None, colours: list,
-          x: np.ndarray | None = None, width: float = 0.8, hatch: str | None = None) -> None:
-    """Bars at fixed method positions ``x``; NaN leaves a gap, +inf (diverged) is marked ∞."""
-    x = np.arange(len(values)) if x is None else x
+def _relative(values: np.ndarray) -> np.ndarray:
+    finite = values[np.isfinite(values)]
+    return values / finite.max() if finite.size and finite.max() > 0 else values * np.nan
+
+
+def _hbars(ax: Axes, values: np.ndarray, errors: np.ndarray | None, methods: Sequence[str],
+           y: np.ndarray, height: float = 0.8, hatch: str | None = None, alpha: float = 1.0) -> None:
+    """One horizontal bar per method at rows ``y``, ± std whiskers where there is a spread;
+    +inf (every seed diverged) is written "∞ diverged", NaN (undefined) "–"."""
+    colours = [method_style(m).colour for m in methods]
     finite = np.isfinite(values)
-    ax.bar(x[finite], values[finite], width=width, color=[c for c, f in zip(colours, finite) if f],
-           yerr=None if errors is None else np.nan_to_num(errors[finite]), capsize=3, hatch=hatch,
-           edgecolor="white" if hatch else None)
-    for i in np.flatnonzero(np.isposinf(values)):
-        ax.text(x[i], 0, "∞", ha="center", va="bottom", fontsize=14, color=colours[i])
+    whiskers = None if errors is None else np.where(np.isfinite(errors), errors, 0.0)[finite]
+    ax.barh(y[finite], values[finite], height=height, color=[c for c, f in zip(colours, finite) if f],
+            xerr=whiskers, error_kw={"elinewidth": 0.8, "capsize": 1.5}, hatch=hatch, alpha=alpha,
+            edgecolor="white" if hatch else None, linewidth=0)
+    for i in np.flatnonzero(~finite):
+        text = "∞ diverged" if np.isposinf(values[i]) else "–"
+        ax.text(0, y[i], " " + text, ha="left", va="center", color=colours[i] if np.isposinf(values[i]) else "0.4")
 
 
-def fig1_bars(main: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
-    """Per dataset, bars per method of A_T, F_T, LCA_10 (± std over seeds) and of time and memory
-    relative to the most expensive method (paper Fig. 1)."""
-    palette = method_palette(methods)
-    colours = [palette[m] for m in methods]
-    nrows = max(len(datasets), 1)
-    fig, axes = plt.subplots(nrows, len(_FIG1_PANELS), squeeze=False, layout="constrained",
-                             figsize=(2.9 * len(_FIG1_PANELS), 2.7 * nrows + 0.4))
-    if not datasets:
-        _note(axes[0][0], "no runs")
-    for row, dataset in zip(axes, datasets):
-        # Missing methods become NaN rows: their bar positions stay empty.
+def _bar_rows(n_rows: int, n_columns: int, n_methods: int) -> tuple[Figure, np.ndarray]:
+    height = n_rows * (n_methods * _BAR_ROW_IN + 0.55) + 0.5
+    return plt.subplots(n_rows, n_columns, squeeze=False, sharey="row", layout="constrained",
+                        figsize=(TEXT_WIDTH_IN, height))
+
+
+def _method_axis(ax: Axes, methods: Sequence[str], ylabel: str) -> None:
+    ax.set_yticks(np.arange(len(methods)), [method_label(m) for m in methods])
+    ax.set_ylim(len(methods) - 0.5, -0.5)  # the first method on top
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", visible=False)
+
+
+def fig1_bars(main: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
+    """Per dataset with runs, bars per method of A_T, F_T, LCA_10 (± std over seeds) and of time and
+    memory relative to the most expensive method (paper Fig. 1). None without runs."""
+    shown = _with_runs(main, datasets, methods)
+    if not shown:
+        return None
+    methods = [m for m in methods if m in set(main.loc[main["dataset"].isin(shown), "method"])]
+    fig, axes = _bar_rows(len(shown), len(_FIG1_PANELS), len(methods))
+    y = np.arange(len(methods))
+    for row, dataset in zip(axes, shown):
+        # A method without runs on this dataset becomes a NaN row: its place stays empty.
         table = main[main["dataset"] == dataset].set_index("method").reindex(list(methods))
         for ax, (column, std_column, title, relative) in zip(row, _FIG1_PANELS):
             values = table[column].to_numpy(dtype=np.float64)
             errors = None if std_column is None else table[std_column].to_numpy(dtype=np.float64)
-            if relative:
-                finite = values[np.isfinite(values)]
-                values = values / finite.max() if finite.size and finite.max() > 0 else values * np.nan
-            _bars(ax, values, errors, colours)
-            ax.set_xticks(np.arange(len(methods)), [method_label(m) for m in methods],
-                          rotation=45, ha="right", fontsize=8)
+            _hbars(ax, _relative(values) if relative else values, errors, methods, y)
             ax.set_title(title)
-        if table["n_seeds"].isna().all():
-            for ax in row:
-                _note(ax, "no runs")
-        row[0].set_ylabel(dataset_label(dataset), fontsize=12)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+        _method_axis(row[0], methods, dataset_label(dataset))
+    counts = {(d, m): int(n) for d, m, n in main[["dataset", "method", "n_seeds"]].itertuples(index=False)
+              if d in shown and m in methods}
+    _caption(fig, f"Mean over {seeds_text(counts)}; whiskers: ±\u00a01\u00a0std. Time and memory: measured, "
+                 "relative to the most expensive method.")
     return fig
 
 
 # --- standard vs joint embedding (Figs. 2, 4, 5) ---------------------------------------------------
-# Line styles of the paper's Fig. 4: standard dashed, joint embedding solid.
-VARIANT_STYLES = {"standard": "--", "JE": "-"}
-
-
 def je_pairs(datasets: Sequence[str]) -> list[tuple[str, str]]:
     """(standard, joint embedding) dataset pairs: each ``<name>`` with ``<name>_je``, in order."""
     standard = [d for d in datasets if not d.endswith(JE_SUFFIX)]
@@ -253,147 +332,173 @@ def je_pairs(datasets: Sequence[str]) -> list[tuple[str, str]]:
     return [(d, d + JE_SUFFIX) for d in standard]
 
 
-def _has_runs(frame: pd.DataFrame, datasets: Iterable[str]) -> bool:
-    return not frame.empty and frame["dataset"].isin(list(datasets)).any()
+def _pairs_with_runs(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> list[tuple[str, str]]:
+    present = set(_with_runs(frame, [d for pair in je_pairs(datasets) for d in pair], methods))
+    return [pair for pair in je_pairs(datasets) if present & set(pair)]
 
 
 def _pair_title(pair: tuple[str, str]) -> str:
-    return f"{dataset_label(pair[0])}: standard vs JE"
+    return f"{dataset_label(pair[0])}: standard vs joint embedding"
 
 
-def fig2_cub_awa_je(main: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
-    """Per benchmark pair (CUB, AWA), bars per method of A_T, F_T and LCA_10 (± std over seeds),
-    standard (hatched) beside joint embedding (solid) (paper Fig. 2)."""
-    pairs = je_pairs(datasets)
-    palette = method_palette(methods)
-    colours = [palette[m] for m in methods]
+# Standard: hollow markers and light hatched bars; joint embedding: filled markers, solid bars.
+STANDARD_LINE = {"markerfacecolor": "white", "alpha": 0.8}
+STANDARD_BAR = {"hatch": "////", "alpha": 0.55}
+
+
+def fig2_cub_awa_je(main: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
+    """Per benchmark pair (CUB, AWA) with runs, bars per method of A_T, F_T and LCA_10 (± std
+    over seeds), standard (light, hatched) above joint embedding (solid) (paper Fig. 2)."""
+    pairs = _pairs_with_runs(main, datasets, methods)
+    if not pairs:
+        return None
+    shown = [d for pair in pairs for d in pair]
+    methods = [m for m in methods if m in set(main.loc[main["dataset"].isin(shown), "method"])]
     panels = _FIG1_PANELS[:3]
-    fig, axes = plt.subplots(max(len(pairs), 1), len(panels), squeeze=False, layout="constrained",
-                             figsize=(3.6 * len(panels), 2.9 * max(len(pairs), 1) + 0.4))
-    x = np.arange(len(methods))
+    fig, axes = _bar_rows(len(pairs), len(panels), 2 * len(methods))
+    y = np.arange(len(methods))
     for row, pair in zip(axes, pairs):
         for ax, (column, std_column, title, _) in zip(row, panels):
-            for offset, (variant, dataset) in zip((-0.2, 0.2), zip(VARIANT_STYLES, pair)):
+            for offset, dataset, style in ((-0.2, pair[0], STANDARD_BAR), (0.2, pair[1], {})):
                 table = main[main["dataset"] == dataset].set_index("method").reindex(list(methods))
-                values = table[column].to_numpy(dtype=np.float64)
-                _bars(ax, values, table[std_column].to_numpy(dtype=np.float64), colours, x + offset, 0.4,
-                      hatch="//" if variant == "standard" else None)
-            ax.set_xticks(x, [method_label(m) for m in methods], rotation=45, ha="right", fontsize=8)
+                _hbars(ax, table[column].to_numpy(dtype=np.float64), table[std_column].to_numpy(dtype=np.float64),
+                       methods, y + offset, 0.4, **style)
             ax.set_title(title)
-            if not _has_runs(main, pair):
-                _note(ax, "no runs")
-        row[0].set_ylabel(_pair_title(pair), fontsize=10)
-    if pairs:
-        handles = [plt.Rectangle((0, 0), 1, 1, facecolor="0.7", hatch="//"), plt.Rectangle((0, 0), 1, 1, facecolor="0.3")]
-        fig.legend(handles, ["standard (hatched)", "joint embedding (solid)"], loc="outside lower center",
-                   ncols=2, frameon=False)
-    else:
-        _note(axes[0][0], "no runs")
+        _method_axis(row[0], methods, _pair_title(pair).replace(": ", "\n"))
+    counts = {(d, m): int(n) for d, m, n in main[["dataset", "method", "n_seeds"]].itertuples(index=False)
+              if d in shown and m in methods}
+    _caption(fig, f"Mean over {seeds_text(counts)}; whiskers: ±\u00a01\u00a0std.")
+    _legend(fig, {"standard (hatched, upper bar)": Patch(facecolor="0.6", hatch="////"),
+                  "joint embedding (solid, lower bar)": Patch(facecolor="0.3")})
     return fig
 
 
 def _pair_curve_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str], x: str, y: str,
-                       xlabel: str, ylabel: str, skip: Iterable[str] = ()) -> Figure:
-    """One panel per benchmark pair; per method a curve for standard (dashed) and JE (solid)."""
-    pairs = je_pairs(datasets)
-    palette = method_palette(methods)
-    fig, axes = _panels(len(pairs))
-    for ax, pair in zip(axes, pairs):
-        ax.set(title=_pair_title(pair), xlabel=xlabel, ylabel=ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if not _has_runs(frame, pair):
-            _note(ax, "no runs")
-            continue
-        for method in methods:
-            if method in skip:
-                continue
-            for (variant, style), dataset in zip(VARIANT_STYLES.items(), pair):
-                _plot_mean_band(ax, _select(frame, dataset, method), x, y, palette[method],
-                                f"{method_label(method)} ({variant})", style)
+                       xlabel: str, ylabel: str, what: str) -> Figure | None:
+    """One panel per benchmark pair with runs; per method a curve for standard (hollow markers,
+    lighter) and joint embedding (filled markers). None without runs."""
+    pairs = _pairs_with_runs(frame, datasets, methods)
     if not pairs:
-        _note(axes[0], "no runs")
-    _figure_legend(fig, axes)
+        return None
+    fig, axes = _panels(len(pairs))
+    drawn, diverged = set(), set()
+    for ax, pair in zip(axes, pairs):
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        diverged_here = _diverged_methods(frame, pair, methods)
+        _title(ax, _pair_title(pair), diverged_here)
+        diverged.update(diverged_here)
+        for method in methods:
+            for dataset, overrides in zip(pair, (STANDARD_LINE, {})):
+                if _plot_mean_band(ax, _select(frame, dataset, method), x, y, method, **overrides):
+                    drawn.add(method)
+    shown = [d for pair in pairs for d in pair]
+    _caption(fig, f"{what}. Mean over {seeds_text(seed_counts(frame, shown, methods))}, {BAND}.")
+    handles = method_legend(methods, drawn, diverged)
+    handles["standard (hollow markers)"] = Line2D([], [], color="0.3", marker="o", **STANDARD_LINE)
+    handles["joint embedding (filled markers)"] = Line2D([], [], color="0.3", marker="o")
+    _legend(fig, handles)
     return fig
 
 
-def fig4_lca_cub_awa_je(lca: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
-    """LCA_β vs β on CUB and AWA, standard dashed vs joint embedding solid (paper Fig. 4)."""
-    return _pair_curve_figure(lca, datasets, methods, "beta", "LCA", r"$\beta$ (mini-batches)",
-                              r"LCA$_\beta$ (trapezoid; $Z_0$ at $\beta$=0)", skip=(MULTITASK,))
+def fig4_lca_cub_awa_je(lca: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str],
+                        batches: str = "") -> Figure | None:
+    """LCA_β vs β on CUB and AWA, standard vs joint embedding (paper Fig. 4)."""
+    return _pair_curve_figure(lca, datasets, [m for m in methods if m != MULTITASK], "beta", "LCA",
+                              f"Mini-batches{batches} seen on the task, β", r"Learning curve area, LCA$_\beta$",
+                              "How fast each task is learned")
 
 
-def fig5_zero_shot(per_task: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
-    """Zero-shot accuracy a_{k,0,k} (%), before any update on task k, per task; standard dashed vs
-    joint embedding solid (paper Fig. 5): only the JE head can score above chance there."""
+def fig5_zero_shot(per_task: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
+    """Zero-shot accuracy a_{k,0,k} (%), before any update on task k, per task; standard vs joint
+    embedding (paper Fig. 5): only the JE head can score above chance there."""
     per_task = per_task.assign(zero_shot=100.0 * per_task["zero_shot"])
-    return _pair_curve_figure(per_task, datasets, methods, "task", "zero_shot", "task k",
-                              r"zero-shot accuracy $a_{k,0,k}$ (%)", skip=(MULTITASK,))
+    return _pair_curve_figure(per_task, datasets, [m for m in methods if m != MULTITASK], "task", "zero_shot",
+                              "Task, k", r"Zero-shot accuracy, $a_{k,0,k}$ (%)",
+                              "Accuracy on each task before training on it")
 
 
 # --- epochs ablation (Figs. 7, 8) ----------------------------------------------------------------
-# Line styles of the networks in the order the config lists them (small first: dashed).
-NETWORK_STYLES = ("--", "-", ":", "-.")
+# Marker fill of the networks in the order the config lists them (small first: hollow).
+NETWORK_STYLES = ({"markerfacecolor": "white", "alpha": 0.8}, {}, {"markerfacecolor": "none", "linestyle": ":"})
 
 
 def _epochs_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str], metric: str,
-                   ylabel: str) -> Figure:
-    """One panel per dataset: ``metric`` vs epochs, a colour per method, a line style per network."""
-    palette = method_palette(methods)
+                   ylabel: str, what: str) -> Figure | None:
+    """One panel per dataset with runs: ``metric`` vs epochs, a style per method, a marker fill
+    per network. None without runs."""
+    shown = _with_runs(frame, datasets, methods)
+    if not shown:
+        return None
     networks = list(dict.fromkeys(frame["network"]))
-    styles = dict(zip(networks, NETWORK_STYLES * len(networks)))
-    fig, axes = _panels(len(datasets))
-    for ax, dataset in zip(axes, datasets):
-        ax.set(title=dataset_label(dataset), xlabel="epochs per task", ylabel=ylabel)
-        if not _has_runs(frame, [dataset]):
-            _note(ax, "no runs")
-            continue
-        ax.set_xscale("log")
+    styles = {network: NETWORK_STYLES[i % len(NETWORK_STYLES)] for i, network in enumerate(networks)}
+    fig, axes = _panels(len(shown))
+    drawn = set()
+    for ax, dataset in zip(axes, shown):
+        ax.set(xlabel="Epochs per task", ylabel=ylabel, xscale="log")
+        _title(ax, dataset_label(dataset), _diverged_methods(frame, [dataset], methods))
         epochs = sorted(frame.loc[frame["dataset"] == dataset, "epochs"].unique())
         ax.set_xticks(epochs, [str(e) for e in epochs])
         ax.minorticks_off()
         for method in methods:
+            runs = _select(frame, dataset, method)
             for network in networks:
-                runs = _select(frame, dataset, method)
-                _plot_mean_band(ax, runs[runs["network"] == network], "epochs", metric, palette[method],
-                                f"{method_label(method)} ({network})", styles[network])
-    _figure_legend(fig, axes)
+                if _plot_mean_band(ax, runs[runs["network"] == network], "epochs", metric, method, **styles[network]):
+                    drawn.add(method)
+    _caption(fig, f"{what}. Mean over {seeds_text(seed_counts(frame, shown, methods))} per point, {BAND}.")
+    handles = method_legend(methods, drawn, _diverged_methods(frame, shown, methods))
+    for network in networks:
+        handles[f"{network} network"] = Line2D([], [], color="0.3", marker="o", **styles[network])
+    _legend(fig, handles)
     return fig
 
 
-def fig7_epochs_accuracy(ablation: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
+def fig7_epochs_accuracy(ablation: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
     """A_T (%) vs epochs per task for each method and network size (paper Fig. 7)."""
-    return _epochs_figure(ablation, datasets, methods, "A_T", "average accuracy $A_T$ (%)")
+    return _epochs_figure(ablation, datasets, methods, "A_T", "Average accuracy, $A_T$ (%)",
+                          "Accuracy after all tasks vs epochs per task")
 
 
-def fig8_epochs_forgetting(ablation: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure:
+def fig8_epochs_forgetting(ablation: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
     """F_T vs epochs per task for each method and network size (paper Fig. 8)."""
-    return _epochs_figure(ablation, datasets, methods, "F_T", "forgetting $F_T$")
+    return _epochs_figure(ablation, datasets, methods, "F_T", "Forgetting, $F_T$",
+                          "Forgetting after all tasks vs epochs per task")
 
 
 DEFAULT_FIGURES = ("fig1", "fig3", "fig6")
 FIGURE_NAMES = tuple(name for name, artefact in ARTEFACTS.items() if artefact.kind == "figure")
 
 
+def batch_note(records: Sequence[RunRecord]) -> str:
+    """" of 10 examples" when every run trained on mini-batches of one size, else ""."""
+    sizes = {r.config.get("training", {}).get("batch_size") for r in records}
+    return f" of {sizes.pop()} examples" if len(sizes) == 1 and None not in sizes else ""
+
+
 def draw_figures(records: Sequence[RunRecord], names: Iterable[str], datasets: Sequence[str] | None = None,
                  methods: Sequence[str] | None = None) -> dict[str, Figure]:
-    """The figures ``names`` (artefact names, e.g. "fig3") drawn from ``records``, by output stem."""
+    """The figures ``names`` (artefact names, e.g. "fig3") drawn from ``records``, by output stem;
+    a figure without data to show is left out."""
     per_seed = per_seed_metrics(records)
     datasets = resolve_order(per_seed["dataset"], datasets)
     methods = resolve_order(per_seed["method"], methods)
     main = main_table(per_seed, datasets, methods)
     per_task = per_task_frame(records)
-    draw = {
+    batches = batch_note(records)
+    draw: dict[str, Callable[[], Figure | None]] = {
         "fig1_bars": lambda: fig1_bars(main, datasets, methods),
         "fig2_cub_awa_je": lambda: fig2_cub_awa_je(main, datasets, methods),
         "fig3_accuracy_vs_tasks": lambda: fig3_accuracy_vs_tasks(per_task, main, datasets, methods),
-        "fig3_lca_vs_beta": lambda: fig3_lca_vs_beta(lca_frame(records), datasets, methods),
-        "fig4_lca_cub_awa_je": lambda: fig4_lca_cub_awa_je(lca_frame(records), datasets, methods),
+        "fig3_lca_vs_beta": lambda: fig3_lca_vs_beta(lca_frame(records), datasets, methods, batches),
+        "fig4_lca_cub_awa_je": lambda: fig4_lca_cub_awa_je(lca_frame(records), datasets, methods, batches),
         "fig5_zero_shot": lambda: fig5_zero_shot(per_task, datasets, methods),
         "fig6_violations": lambda: fig6_violations(per_task, datasets, methods),
         "fig7_epochs_accuracy": lambda: fig7_epochs_accuracy(ablation_frame(records), datasets, methods),
         "fig8_epochs_forgetting": lambda: fig8_epochs_forgetting(ablation_frame(records), datasets, methods),
     }
-    return {stem: draw[stem]() for name in names for stem in ARTEFACTS[name].stems}
+    paper_theme()
+    figures = {stem: draw[stem]() for name in names for stem in ARTEFACTS[name].stems}
+    return {stem: fig for stem, fig in figures.items() if fig is not None}
 
 
 def make_figures(run_paths: Iterable[str | Path], out_dir: str | Path,
@@ -401,7 +506,9 @@ def make_figures(run_paths: Iterable[str | Path], out_dir: str | Path,
                  methods: Sequence[str] | None = None,
                  only: Iterable[str] = DEFAULT_FIGURES) -> list[Path]:
     """Read the run files, draw the figures ``only`` (default: Figs. 1, 3 and 6) and save each
-    as PNG and PDF; return the paths."""
-    sns.set_theme(style="whitegrid", context="paper")
+    that has data as PNG and PDF; return the paths (a figure without data: none, and a note)."""
+    only = list(only)
     figures = draw_figures(load_runs(run_paths), only, datasets, methods)
+    for stem in (s for name in only for s in ARTEFACTS[name].stems if s not in figures):
+        print(f"not written: {stem} (no runs of its datasets and methods)")
     return [path for stem, fig in figures.items() for path in save_figure(fig, out_dir, stem)]

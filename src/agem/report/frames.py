@@ -112,12 +112,13 @@ def select_runs(frame: pd.DataFrame, dataset: str, method: str) -> pd.DataFrame:
 
 def summarise(runs: pd.DataFrame, metric: str, all_diverged: float = np.inf) -> tuple[float, float]:
     """Mean and std of ``metric`` over the non-diverged runs; ``(all_diverged, NaN)`` when every
-    run diverged (explicit: the mean of no seeds is not a number to print as one), NaN without runs."""
+    run diverged (explicit: the mean of no seeds is not a number to print as one), NaN without runs.
+    One seed has no spread: its std is NaN, not 0."""
     kept = runs[~runs["diverged"].astype(bool)]
     if kept.empty:
         return (all_diverged if not runs.empty else np.nan), np.nan
     mean, std = mean_std(kept[metric].to_numpy())
-    return float(mean), float(std)
+    return float(mean), (float(std) if len(kept) > 1 else np.nan)
 
 
 def main_table(per_seed: pd.DataFrame, datasets: Sequence[str] | None = None,

@@ -15,8 +15,9 @@ def rst_to_markdown(text: str) -> str:
     return text.replace("``", "`").strip()
 
 
-def gallery(figures: Iterable[str | Path], captions: str | Path) -> str:
-    """Markdown: per PNG figure its caption, the image and a link to its PDF."""
+def gallery(figures: Iterable[str | Path], captions: str | Path, not_run: Iterable[str] = ()) -> str:
+    """Markdown: per PNG figure its caption, the image and a link to its PDF; then the figures
+    ``not_run`` (stems), which this run has no data for."""
     sections = ["# Figures\n\nThe paper's figures as this run redraws them (captions: workflow/report/*.rst).\n"]
     for figure in figures:
         figure = Path(figure)
@@ -26,4 +27,8 @@ def gallery(figures: Iterable[str | Path], captions: str | Path) -> str:
         caption = rst_to_markdown(caption_file.read_text(encoding="utf-8")) if caption_file.is_file() else figure.stem
         sections.append(f"## {figure.stem}\n\n{caption}\n\n![{figure.stem}]({figure.name})  \n"
                         f"[{figure.stem}.pdf]({figure.stem}.pdf)\n")
+    not_run = list(not_run)
+    if not_run:
+        sections.append("## Not run\n\nNo runs of the datasets and methods these figures show, so no image: "
+                        + ", ".join(not_run) + ".\n")
     return "\n".join(sections)

@@ -15,6 +15,7 @@ Three things every table of the reproduction report shares:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,10 @@ class Artefact:
     # rows without paper values in the tables and panels in the figures that cover MNIST/CIFAR.
     with_other_datasets: bool = True
     ablation: bool = False    # built from results/ablation/runs, not part of `rule all`
+    # A figure draws only runs of these methods (None: any method) and never those of
+    # ``skips_methods``; without such runs on its datasets it is not drawn (see :func:`has_runs`).
+    needs_methods: tuple[str, ...] | None = None
+    skips_methods: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -202,10 +207,13 @@ TABLES = (
 FIGURES = (
     Artefact("fig1", ("fig1_bars",), (MNIST, CIFAR)),
     Artefact("fig2", ("fig2_cub_awa_je",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False),
-    Artefact("fig3", ("fig3_accuracy_vs_tasks", "fig3_lca_vs_beta"), (MNIST, CIFAR)),
-    Artefact("fig4", ("fig4_lca_cub_awa_je",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False),
-    Artefact("fig5", ("fig5_zero_shot",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False),
-    Artefact("fig6", ("fig6_violations",), (MNIST, CIFAR)),
+    # MULTI-TASK has no learning curve and no accuracy after each task: nothing of it to draw.
+    Artefact("fig3", ("fig3_accuracy_vs_tasks", "fig3_lca_vs_beta"), (MNIST, CIFAR), skips_methods=("multitask",)),
+    Artefact("fig4", ("fig4_lca_cub_awa_je",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False,
+             skips_methods=("multitask",)),
+    Artefact("fig5", ("fig5_zero_shot",), (CUB, AWA, CUB_JE, AWA_JE), with_other_datasets=False,
+             skips_methods=("multitask",)),
+    Artefact("fig6", ("fig6_violations",), (MNIST, CIFAR), needs_methods=("gem", "agem")),
 )
 ABLATION_FIGURES = (
     Artefact("fig7", ("fig7_epochs_accuracy",), (MNIST, CIFAR), ablation=True),
@@ -227,12 +235,12 @@ def counterpart(dataset: str) -> str:
     return SCALED_COUNTERPARTS.get(dataset, (dataset, ""))[0]
 
 
-def other_datasets(datasets: list[str] | tuple[str, ...]) -> list[str]:
+def other_datasets(datasets: Sequence[str]) -> list[str]:
     """Datasets of the run without a paper counterpart (the embedded digits benchmarks)."""
     return [d for d in datasets if d not in PAPER_DATASETS]
 
 
-def artefact_datasets(artefact: Artefact | str, datasets: list[str] | tuple[str, ...]) -> list[str]:
+def artefact_datasets(artefact: Artefact | str, datasets: Sequence[str]) -> list[str]:
     """The datasets an artefact shows: the paper's (run or not: a gap shows what is missing),
     then the run's own benchmarks where the artefact takes them."""
     artefact = ARTEFACTS[artefact] if isinstance(artefact, str) else artefact
@@ -241,6 +249,16 @@ def artefact_datasets(artefact: Artefact | str, datasets: list[str] | tuple[str,
     stand_ins = {counterpart(d) for d in others if counterpart(d) != d}
     paper = [d for d in artefact.paper_datasets if d in datasets or d not in stand_ins]
     return [*paper, *others]
+
+
+def has_runs(artefact: Artefact | str, runs: Iterable[tuple[str, str]], datasets: Sequence[str]) -> bool:
+    """Whether any of ``runs`` (dataset, method pairs) is one the artefact draws, on the datasets
+    it shows for a run of ``datasets``: a figure without any is neither drawn nor requested."""
+    artefact = ARTEFACTS[artefact] if isinstance(artefact, str) else artefact
+    shown = set(artefact_datasets(artefact, datasets))
+    return any(dataset in shown and method not in artefact.skips_methods
+               and (artefact.needs_methods is None or method in artefact.needs_methods)
+               for dataset, method in runs)
 
 
 def method_order(methods: list[str] | tuple[str, ...]) -> list[str]:

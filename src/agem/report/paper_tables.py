@@ -7,6 +7,7 @@ For every table of :data:`agem.report.paper.TABLES`, three files in the output f
                 ours (mean, std over the non-diverged seeds), Δ in units of σ and the verdict.
 ``{stem}.md``   readable: per metric the paper's value, ours, and Δ with the verdict.
 ``{stem}.tex``  the same as a booktabs tabular.
+``{stem}.html`` the same as a page for ``snakemake --report``.
 
 Rows: every dataset × method the paper reports (a method we did not run shows "not run"), and
 every dataset × method we ran (without a published value: "no paper value").
@@ -25,7 +26,7 @@ import pandas as pd
 from agem.io.atomic import write_text
 from agem.report.frames import per_seed_metrics, select_runs, summarise
 from agem.report.labels import dataset_label, method_label
-from agem.report.memory_formulas import paper_memory_formula
+from agem.report.memory_formulas import FORMULAS, paper_memory_formula
 from agem.report.paper import (
     ARTEFACTS,
     NO_PAPER_VALUE,
@@ -47,6 +48,7 @@ from agem.report.paper import (
 )
 from agem.report.tables import (
     format_mean_std,
+    html_table,
     latex_escape,
     latex_table,
     markdown_table,
@@ -69,6 +71,10 @@ class Metric:
     # Value of a dataset × method whose every seed diverged: the paper's "∞" for accuracy
     # metrics, nothing for costs.
     all_diverged: float = math.inf
+    # The readable table's cells of this metric: the paper's value, ours, Δ with the verdict,
+    # and "formula" (the paper's formula text, Table 7). Headers: "{label} {part}", or ``headers``.
+    parts: tuple[str, ...] = ("paper", "ours", "delta")
+    headers: tuple[str, ...] | None = None
 
 
 _MIB = 1.0 / 2**20
@@ -79,10 +85,15 @@ METRICS = {
     "A_T_memory": Metric("A_T on memory (%)", r"$A_T$ on $\mathcal{M}$ (\%)", (1, 2)),
     "F_wst_memory": Metric("F_wst on memory", r"$F_\mathrm{wst}$ on $\mathcal{M}$", (3, 3)),
     "F_wst": Metric("F_wst on test", r"$F_\mathrm{wst}$ on test", (2, 3)),
-    "train_seconds": Metric("time (s)", "time (s)", (1, 1), all_diverged=math.nan),
+    # Seconds on different hardware are never compared (HARDWARE_BOUND): no Δ column.
+    "train_seconds": Metric("time (s)", "time (s)", (1, 1), all_diverged=math.nan, parts=("paper", "ours")),
     "time_vs_agem": Metric("time / A-GEM", "time / A-GEM", (2, 2), all_diverged=math.nan),
-    "memory_bytes": Metric("memory (MiB)", "memory (MiB)", (2, 2), _MIB, math.nan),
-    "memory_formula_bytes": Metric("memory by formula (MiB)", "memory by formula (MiB)", (2, 2), _MIB, math.nan),
+    # The paper gives memory as formulas only (Table 7): ours measured, and its formula evaluated.
+    "memory_bytes": Metric("memory measured (MiB)", "memory measured (MiB)", (2, 2), _MIB, math.nan,
+                           parts=("ours",), headers=("memory measured (MiB)",)),
+    "memory_formula_bytes": Metric("memory by formula (MiB)", "memory by formula (MiB)", (2, 2), _MIB, math.nan,
+                                   parts=("formula", "ours"),
+                                   headers=("memory formula (paper)", "memory by formula (MiB)")),
 }
 # Seconds on the paper's GPU and on this machine measure different hardware: shown side by
 # side, judged only through the ratio to A-GEM (time_vs_agem).
@@ -113,7 +124,8 @@ def _cost(paper: PaperResults, dataset: str, method: str, metric: str) -> tuple[
             return PaperValue(seconds[method].mean / seconds[AGEM].mean), ""
         return None, ""
     if metric == "memory_formula_bytes":
-        return None, paper.memory_formulas.get(method, "")
+        derived = FORMULAS.get(method)
+        return None, paper.memory_formulas.get(method, f"{derived.expression} †" if derived else "")
     return None, ""
 
 
@@ -157,9 +169,10 @@ PAPER_TABLES = {
                    ("train_seconds", "time_vs_agem", "memory_bytes", "memory_formula_bytes"), _cost,
                    lambda paper, dataset: list(paper.train_seconds.get(dataset, {})),
                    note="Time: the paper's on a GPU, ours on this machine, so only the ratio to A-GEM gets a "
-                        "verdict. Memory: measured (parameters, gradients, method state), and by the paper's "
-                        "formula (derived the same way for methods Table 7 lacks, agem.report.memory_formulas) with "
-                        "this run's P, B, H, M, T at 4 bytes per number. "),
+                        "verdict; A-GEM's own ratio is 1 by definition (reference). Memory: measured (parameters, "
+                        "gradients, method state), and by the paper's formula (†: derived the same way for methods "
+                        "Table 7 lacks, agem.report.memory_formulas) with this run's P, B, H, M, T at 4 bytes per "
+                        "number; the paper gives no memory in MiB, so neither is compared. "),
     )
 }
 
@@ -194,6 +207,8 @@ def table_per_seed(records: Sequence[RunRecord]) -> pd.DataFrame:
 def ours(per_seed: pd.DataFrame, dataset: str, method: str, metric: str) -> tuple[float, float]:
     """Our mean and std of ``metric`` for one dataset × method (NaN: not run)."""
     if metric == "time_vs_agem":
+        if method == AGEM:  # the unit of the ratio: exactly 1, with no spread
+            return (1.0, 0.0) if not select_runs(per_seed, dataset, AGEM).empty else (math.nan, math.nan)
         return time_ratio(ours(per_seed, dataset, method, "train_seconds"),
                           ours(per_seed, dataset, AGEM, "train_seconds"))
     return summarise(select_runs(per_seed, dataset, method), metric, METRICS[metric].all_diverged)
@@ -206,6 +221,11 @@ def time_ratio(method: tuple[float, float], agem: tuple[float, float]) -> tuple[
         return math.nan, math.nan
     ratio = m / a
     return ratio, ratio * math.hypot(sm / m if m else 0.0, sa / a)
+
+
+def is_reference(metric: str, method: str) -> bool:
+    """A-GEM's time over A-GEM's is 1 by definition: shown as the reference, never judged."""
+    return metric == "time_vs_agem" and method == AGEM
 
 
 def comparison_frame(table: PaperTable, paper: PaperResults, per_seed: pd.DataFrame,
@@ -228,7 +248,8 @@ def comparison_frame(table: PaperTable, paper: PaperResults, per_seed: pd.DataFr
                 value, note = published[metric]
                 mean, std = ours(per_seed, dataset, method, metric)
                 result = compare(value, mean, std, RESOLUTION.get(metric, 0.0))
-                if metric in HARDWARE_BOUND and result.verdict not in (NO_PAPER_VALUE, NOT_RUN):
+                if is_reference(metric, method) or (metric in HARDWARE_BOUND and result.verdict not in
+                                                    (NO_PAPER_VALUE, NOT_RUN)):
                     result = Comparison(math.nan, "", math.nan, NOT_COMPARABLE)
                 elif source != dataset and result.verdict not in (NO_PAPER_VALUE, NOT_RUN):
                     result = Comparison(result.sigma, result.sigma_source, result.diff_sigmas, SMALLER_SCALE)
@@ -244,16 +265,26 @@ def comparison_frame(table: PaperTable, paper: PaperResults, per_seed: pd.DataFr
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
-def _cell(mean: float, std: float, metric: Metric, style: str) -> str:
-    return format_mean_std(mean * metric.scale, std * metric.scale, metric.decimals, style)
+def _cell(mean: float, std: float, metric: Metric, style: str, n_seeds: int | None = None) -> str:
+    return format_mean_std(mean * metric.scale, std * metric.scale, metric.decimals, style, n_seeds)
+
+
+def _ours_cell(row, metric: Metric, style: str) -> str:
+    if is_reference(row.metric, row.method) and np.isfinite(row.ours_mean):
+        return "1 (reference)"
+    return _cell(row.ours_mean, row.ours_std, metric, style, row.n_seeds)
+
+
+def _formula_cell(row, style: str) -> str:
+    if not row.paper_note:
+        return _SYMBOLS[style]["none"]
+    return row.paper_note if style == "unicode" else latex_escape(row.paper_note).replace("·", r"$\cdot$")
 
 
 def _paper_cell(row, metric: Metric, style: str) -> str:
-    """The published value, else the paper's note (Table 7's formula), else "–"."""
+    """The published value, else "–"."""
     if not np.isnan(row.paper_mean):
         return _cell(row.paper_mean, row.paper_std, metric, style)
-    if row.paper_note:
-        return row.paper_note if style == "unicode" else latex_escape(row.paper_note).replace("·", r"$\cdot$")
     return _SYMBOLS[style]["none"]
 
 
@@ -263,23 +294,35 @@ def _delta_cell(row, style: str) -> str:
     return text.replace("σ", _SYMBOLS[style]["sigma"])
 
 
+def _part_cell(row, part: str, style: str) -> str:
+    """One cell of a metric in the readable table (see :attr:`Metric.parts`)."""
+    metric = METRICS[row.metric]
+    if part == "paper":
+        return _paper_cell(row, metric, style)
+    if part == "ours":
+        return _ours_cell(row, metric, style)
+    return _delta_cell(row, style) if part == "delta" else _formula_cell(row, style)
+
+
+def _headers(metric: Metric, style: str) -> list[str]:
+    if metric.headers is not None:
+        return [latex_escape(h) if style == "latex" else h for h in metric.headers]
+    names = {"paper": "paper", "ours": "ours", "delta": "Δ" if style == "unicode" else r"$\Delta$", "formula": "formula"}
+    label = metric.label if style == "unicode" else metric.latex
+    return [f"{label} {names[part]}" for part in metric.parts]
+
+
 def display_comparison(frame: pd.DataFrame, table: PaperTable, style: str = "unicode") -> pd.DataFrame:
     """One row per dataset × method; per metric three cells: the paper's, ours, Δ and verdict.
     Column names and cells are Markdown (``style="unicode"``) or LaTeX (``"latex"``)."""
-    delta = "Δ" if style == "unicode" else r"$\Delta$"
-    columns = ["Dataset", "Method", "Runs"] + [
-        f"{METRICS[m].label if style == 'unicode' else METRICS[m].latex} {part}"
-        for m in table.metrics for part in ("paper", "ours", delta)
-    ]
+    columns = ["Dataset", "Method", "Runs"] + [header for m in table.metrics for header in _headers(METRICS[m], style)]
     rows = []
     for (dataset, method), group in frame.groupby(["dataset", "method"], sort=False):
         first = group.iloc[0]
         runs = str(first.n_seeds) + (f" (+{first.n_diverged} diverged)" if first.n_diverged else "")
         cells = [dataset_label(dataset), method_label(method), runs]
         for row in group.itertuples(index=False):
-            metric = METRICS[row.metric]
-            cells += [_paper_cell(row, metric, style), _cell(row.ours_mean, row.ours_std, metric, style),
-                      _delta_cell(row, style)]
+            cells += [_part_cell(row, part, style) for part in METRICS[row.metric].parts]
         rows.append(cells)
     return pd.DataFrame(rows, columns=columns)
 
@@ -307,13 +350,15 @@ def render_latex(frame: pd.DataFrame, table: PaperTable) -> str:
 
 def write_paper_table(table: PaperTable, paper: PaperResults, per_seed: pd.DataFrame, out_dir: str | Path,
                       datasets: Sequence[str], methods: Sequence[str] = ()) -> list[Path]:
-    """Write ``{stem}.csv``, ``.md`` and ``.tex`` of one table; return their paths."""
+    """Write ``{stem}.csv``, ``.md``, ``.tex`` and ``.html`` of one table; return their paths."""
     frame = comparison_frame(table, paper, per_seed, datasets, methods)
     out_dir = Path(out_dir)
     return [
         write_text(out_dir / f"{table.stem}.csv", frame.to_csv(index=False)),
         write_text(out_dir / f"{table.stem}.md", render_markdown(frame, table, paper)),
         write_text(out_dir / f"{table.stem}.tex", render_latex(frame, table)),
+        write_text(out_dir / f"{table.stem}.html", html_table(display_comparison(frame, table, "unicode"), table.title,
+                                                              _NOTE.format(source=paper.source, extra=table.note))),
     ]
 
 

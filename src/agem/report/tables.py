@@ -3,7 +3,8 @@
 Outputs of :func:`write_tables` in ``out_dir``:
 
 ``main.csv``            one row per dataset × method, columns :data:`MAIN_COLUMNS` (the contract).
-``main.md``, ``main.tex`` the same as a readable "mean ± std" table (Markdown, LaTeX booktabs).
+``main.md``, ``main.tex``, ``main.html`` the same as a readable "mean ± std" table (Markdown,
+                        LaTeX booktabs, HTML for ``snakemake --report``).
 ``metrics_per_seed.csv`` every :func:`agem.runs.metrics.run_metrics` value of every run.
 ``per_task.csv``        A_k, F_k and constraint violations per task (long format; Fig. 3 top, Fig. 6).
 ``lca_per_beta.csv``    Z_b and LCA_β (trapezoid and Eq. 5) per β (long format; Fig. 3 bottom).
@@ -16,6 +17,7 @@ The numbers come from :mod:`agem.report.frames`; this module formats and writes 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +84,15 @@ def format_number(value: float, decimals: int, style: str = "unicode") -> str:
 
 
 def format_mean_std(mean: float, std: float, decimals: tuple[int, int] = (2, 3),
-                    style: str = "unicode") -> str:
-    """"mean ± std" as App. E prints it; only the mean where the std is not a number."""
+                    style: str = "unicode", n_seeds: int | None = None) -> str:
+    """"mean ± std" as App. E prints it. A single seed has no spread: "mean ± –", never "± 0.00".
+    Only the mean where the std is not a number for another reason (a paper value printed without one)."""
     text = format_number(mean, decimals[0], style)
-    if np.isfinite(mean) and np.isfinite(std):
+    if not np.isfinite(mean):
+        return text
+    if n_seeds == 1:
+        return text + _SYMBOLS[style]["pm"] + _SYMBOLS[style]["nan"]
+    if np.isfinite(std):
         text += _SYMBOLS[style]["pm"] + format_number(std, decimals[1], style)
     return text
 
@@ -103,7 +110,7 @@ def display_table(main: pd.DataFrame, style: str = "unicode") -> pd.DataFrame:
             method_label(row.method),
             str(row.n_seeds) + (f" (+{row.n_diverged} diverged)" if row.n_diverged else ""),
             *(format_mean_std(getattr(row, f"{metric}_mean"), getattr(row, f"{metric}_std"),
-                              _CELL_DECIMALS[metric], style) for metric in ("A_T", "F_T", "LCA10")),
+                              _CELL_DECIMALS[metric], style, row.n_seeds) for metric in ("A_T", "F_T", "LCA10")),
             format_number(row.train_seconds_mean, 1, style),
             format_number(row.memory_bytes / _MIB, 2, style),
         ])
@@ -113,7 +120,8 @@ def display_table(main: pd.DataFrame, style: str = "unicode") -> pd.DataFrame:
 _MARKDOWN_NOTE = (
     "mean ± std over the non-diverged seeds (numpy, ddof=0); A_T in %, F_T as a fraction; "
     "LCA_10 by the trapezoid rule of the authors' notebook (Eq. 5 values: metrics_per_seed.csv); "
-    "∞: every seed diverged; –: undefined (MULTI-TASK has no F_T or LCA); memory: max over seeds."
+    "∞: every seed diverged; –: undefined (MULTI-TASK has no F_T or LCA; one seed has no spread); "
+    "memory: max over seeds."
 )
 
 
@@ -123,6 +131,17 @@ def markdown_table(display: pd.DataFrame, n_label_columns: int, note: str) -> st
     # disable_numparse: tabulate would otherwise reformat "15.0" as "15".
     table = display.to_markdown(index=False, tablefmt="pipe", disable_numparse=True, colalign=align)
     return f"{table}\n\n{note}\n"
+
+
+def html_table(display: pd.DataFrame, title: str, note: str) -> str:
+    """A standalone HTML page of string cells with its note: the readable table for
+    ``snakemake --report``, which shows HTML as is (a CSV there is a grid of raw floats)."""
+    body = display.to_html(index=False, border=0, escape=True, classes="table")
+    style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse} "
+             "th,td{padding:2px 8px;text-align:right;white-space:nowrap} th{border-bottom:1px solid #333} "
+             "td:nth-child(-n+3){text-align:left} tr:nth-child(even){background:#f4f4f4}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body><h3>{escape(title)}</h3>\n{body}\n<p>{escape(note)}</p></body></html>\n")
 
 
 def to_markdown(main: pd.DataFrame) -> str:
@@ -175,6 +194,7 @@ def write_main_tables(records: Sequence[RunRecord], out_dir: str | Path,
         "main.csv": main.to_csv(index=False),
         "main.md": to_markdown(main),
         "main.tex": to_latex(main),
+        "main.html": html_table(display_table(main, "unicode"), "Main table (paper Table 4 layout)", _MARKDOWN_NOTE),
         "metrics_per_seed.csv": per_seed.to_csv(index=False),
         "per_task.csv": per_task_frame(records).to_csv(index=False),
         "lca_per_beta.csv": lca_frame(records).to_csv(index=False),
