@@ -4,22 +4,17 @@
 #   train             ->  one run file per benchmark x method x seed        (rules/train.smk)
 #   aggregate         ->  the paper's tables, figures, reproduction summary (rules/aggregate.smk)
 #   ablation, report, bundle: Figs. 7-8, `snakemake --report`, the results archive (rules/*.smk)
+#
+# The config's checks, paths and every function the rules call: rules/common.smk.
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
-
-from agem.pipeline.config import check_config, coerce_command_line_values
+from snakemake.utils import min_version
 
 min_version("8.20")
 
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
-
-
-coerce_command_line_values(config)
-validate(config, "workflow/schemas/config.schema.yaml")
-check_config(config)
 
 
 include: "workflow/rules/common.smk"
@@ -42,6 +37,7 @@ include: "workflow/rules/bundle.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.tables.output,
         rules.artefacts.input,

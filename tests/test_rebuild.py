@@ -103,7 +103,7 @@ def test_rebuild_after_editing_a_plotting_module_trains_nothing(project):
     before = mtimes(results, FIGURE_FILES + TABLE_FILES + runs)
     # Edit a plotting module (of the workflow copy). Snakemake reruns a job whose input is newer
     # and whose content changed: a bare touch of an unchanged file is not enough.
-    plotting = snakefile.parent / "src" / "agem" / "figures.py"
+    plotting = snakefile.parent / "src" / "agem" / "report" / "figures.py"
     plotting.write_text(plotting.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     later = time.time() + 1
     os.utime(plotting, (later, later))
