@@ -18,6 +18,16 @@ G, G_REF = 0, 1
 class AGEMHyperparameters(Hyperparameters):
     lr: float = 0.1
     ref_batch_size: int = 256  # paper §2 table: 256 on MNIST (and CIFAR in the code), 128 on CUB/AWA
+    # How the memory is filled and g_ref's batch drawn: the official code's per-class quota and
+    # uniform draw over the whole memory, or Avalanche 0.6.0's choices (docs/speed.md#parity).
+    memory_fill: str = "class_quota"  # or "uniform": any examples of the task
+    ref_sampling: str = "uniform"  # or "task_balanced": ref_batch_size // t from every past task
+
+    def __post_init__(self):
+        if self.memory_fill not in ("class_quota", "uniform"):
+            raise ValueError(f"agem memory_fill must be 'class_quota' or 'uniform', got {self.memory_fill!r}")
+        if self.ref_sampling not in ("uniform", "task_balanced"):
+            raise ValueError(f"agem ref_sampling must be 'uniform' or 'task_balanced', got {self.ref_sampling!r}")
 
 
 @register("agem")
@@ -27,12 +37,18 @@ class AGEM(RehearsalMethod):
     def gradient_rows(self) -> int:
         return 2
 
+    def end_task(self, task) -> None:
+        self.memory.add_task(task, fill=self.hparams.memory_fill)
+
     def observe(self, batch: Batch):
         if len(self.memory) == 0:  # first task: plain SGD
             return super().observe(batch)
         # The reference pass runs in training mode, so batch-norm statistics see the memory too,
         # as in the official code (docs/decisions.md#reference-pass-bn).
-        x_ref, y_ref, ids_ref = self.memory.sample(self.hparams.ref_batch_size)
+        if self.hparams.ref_sampling == "task_balanced":
+            x_ref, y_ref, ids_ref = self.memory.sample_task_balanced(self.hparams.ref_batch_size)
+        else:
+            x_ref, y_ref, ids_ref = self.memory.sample(self.hparams.ref_batch_size)
         g_ref = self.flat.backward_into(G_REF, self.loss(self.model(x_ref), y_ref, ids_ref))
         loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
         g = self.flat.backward_into(G, loss)

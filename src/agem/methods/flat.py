@@ -72,6 +72,11 @@ class FlatParameters:
         loss.backward()
         return flat
 
+    @property
+    def slices(self) -> list[tuple[int, int]]:
+        """(offset, size) of every trainable parameter in the flat vectors, in ``params`` order."""
+        return self._slices
+
     def sgd_step(self, lr: float, row: int = 0) -> None:
         """Plain SGD (constant learning rate, no momentum, no weight decay; paper §2)."""
         self.values.add_(self.grads[row], alpha=-lr)
