@@ -13,6 +13,7 @@ import torch
 
 from agem.methods import Batch
 from agem.methods.memory import EpisodicMemory
+from agem.methods.projection import agem_project, agem_project_on_device_
 from agem.networks.models import build_network
 from agem.tools.loop_bench import LoopBenchSettings, format_loop_report, run_loop_benchmark
 from agem.training.batches import examples_per_chunk, task_batches
@@ -181,3 +182,27 @@ def test_network_builder_unchanged_for_peer_initialisation():
     torch.manual_seed(int(np.random.SeedSequence(3).generate_state(3)[0]))
     b = build_network({"type": "mlp", "hidden": [8]}, (4,), 2)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_sync_free_projection_equals_the_closed_form():
+    generator = torch.Generator().manual_seed(0)
+    g = torch.randn(500, generator=generator)
+    conflicting = -g + 0.3 * torch.randn(500, generator=generator)
+    agreeing = g + 0.3 * torch.randn(500, generator=generator)
+    out = g.clone()
+    assert bool(agem_project_on_device_(out, conflicting)) is True
+    assert torch.allclose(out, agem_project(g, conflicting), rtol=1e-6, atol=1e-7)
+    assert float(torch.dot(out, conflicting)) == pytest.approx(0, abs=1e-3)
+    out = g.clone()
+    assert bool(agem_project_on_device_(out, agreeing)) is False
+    assert torch.equal(out, g)  # kept exactly
+
+
+def test_agem_brings_device_counted_violations_into_the_record(permuted_stream):
+    _, method = make_method(permuted_stream, "agem", {"lr": 0.1})
+    task = permuted_stream.tasks[1]
+    method.begin_task(task)
+    method.violations[task.index] = 2
+    method.pending_violations = torch.tensor(3)  # what the CUDA step accumulates
+    method.end_task(task)
+    assert method.violations[task.index] == 5 and method.pending_violations is None

@@ -9,7 +9,7 @@ g − (gᵀg_ref / g_refᵀg_ref) g_ref. Both gradients live side by side in fla
 from dataclasses import dataclass
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
-from agem.methods.projection import agem_project_
+from agem.methods.projection import agem_project_, agem_project_on_device_
 
 G, G_REF = 0, 1
 
@@ -34,10 +34,19 @@ class AGEMHyperparameters(Hyperparameters):
 class AGEM(RehearsalMethod):
     Hyperparameters = AGEMHyperparameters
 
+    # On CUDA, this task's projected steps so far as a device tensor (no host sync per step).
+    pending_violations = None
+
     def gradient_rows(self) -> int:
         return 2
 
+    def flush_counters(self) -> None:
+        if self.pending_violations is not None:
+            self.violations[self.current_task.index] += int(self.pending_violations)
+            self.pending_violations = None
+
     def end_task(self, task) -> None:
+        self.flush_counters()
         self.memory.add_task(task, fill=self.hparams.memory_fill)
 
     def observe(self, batch: Batch):
@@ -52,7 +61,10 @@ class AGEM(RehearsalMethod):
         g_ref = self.flat.backward_into(G_REF, self.loss(self.model(x_ref), y_ref, ids_ref))
         loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
         g = self.flat.backward_into(G, loss)
-        if agem_project_(g, g_ref):
+        if g.is_cuda:  # count on the device; read once per task (flush_counters)
+            projected = agem_project_on_device_(g, g_ref)
+            self.pending_violations = projected.long() if self.pending_violations is None else self.pending_violations + projected
+        elif agem_project_(g, g_ref):
             self.violations[self.current_task.index] += 1
         self.flat.sgd_step(self.hparams.lr, G)
         return loss.detach()

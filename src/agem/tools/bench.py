@@ -144,6 +144,7 @@ class Case:
     def violations(self) -> int | None:
         if self.method is None or self.past_tasks == 0:
             return None
+        self.method.flush_counters()
         return sum(self.method.violations.values()) - self.violations_before
 
     def result(self) -> CaseResult:
@@ -243,6 +244,7 @@ def time_cases(cases: list[Case], settings: BenchSettings, device: torch.device,
             case.step(case.calls)
             case.calls += 1
         if case.method is not None:
+            case.method.flush_counters()
             case.violations_before = sum(case.method.violations.values())
     _sync(device)
     per_round = [settings.repeats // settings.rounds + (r < settings.repeats % settings.rounds) for r in range(settings.rounds)]

@@ -245,6 +245,7 @@ def _end_of_phase(run: _Run, k: int, phase_index: int) -> None:
 
 def _record(run: _Run, seed: int, diverged_step: int) -> RunRecord:
     state, method = run.state, run.method
+    method.flush_counters()  # a run that diverged mid-task still counts that task's violations
     # The method's model, not the one built at set-up: a method may grow it (PROG-NN's columns).
     buffers = sum(b.numel() * b.element_size() for b in method.model.buffers())
     return RunRecord(
