@@ -160,11 +160,13 @@ def table(rows: list[dict]) -> str:
         of = [r for r in rows if r["method"] == method and "ours" in r and "avalanche" in r]
         if not of:
             continue
-        get = lambda side, key: [r[side][key] for r in of]  # noqa: E731
-        cpu_ratio = statistics.mean(get("avalanche", "train_cpu_s")) / statistics.mean(get("ours", "train_cpu_s"))
-        wall_ratio = statistics.mean(get("avalanche", "train_wall_s")) / statistics.mean(get("ours", "train_wall_s"))
-        lines.append(f"| {method} | {ms(get('ours', 'A_T'))} | {ms(get('avalanche', 'A_T'))} | {ms(get('ours', 'F_T'))} | {ms(get('avalanche', 'F_T'))} "
-                     f"| {statistics.mean(get('ours', 'train_cpu_s')):.1f} | {statistics.mean(get('avalanche', 'train_cpu_s')):.1f} | {cpu_ratio:.2f}× | {wall_ratio:.2f}× |")
+        ours = {key: [r["ours"][key] for r in of] for key in of[0]["ours"]}
+        peer = {key: [r["avalanche"][key] for r in of] for key in of[0]["avalanche"]}
+        cpu_ratio = statistics.mean(peer["train_cpu_s"]) / statistics.mean(ours["train_cpu_s"])
+        wall_ratio = statistics.mean(peer["train_wall_s"]) / statistics.mean(ours["train_wall_s"])
+        lines.append(f"| {method} | {ms(ours['A_T'])} | {ms(peer['A_T'])} | {ms(ours['F_T'])} | {ms(peer['F_T'])} "
+                     f"| {statistics.mean(ours['train_cpu_s']):.1f} | {statistics.mean(peer['train_cpu_s']):.1f} "
+                     f"| {cpu_ratio:.2f}× | {wall_ratio:.2f}× |")
     return "\n".join(lines)
 
 
