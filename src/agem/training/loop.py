@@ -33,7 +33,13 @@ from agem.training.settings import TrainSettings
 
 
 class Clock:
-    """Wall time of training alone: evaluation runs between ``pause`` and ``resume``."""
+    """Wall time of training alone: evaluation runs between ``pause`` and ``resume``.
+
+    ``timer`` is the class's clock, wall time; a speed benchmark on a shared machine may read the
+    thread's CPU time instead (agem.tools.loop_bench), which other processes do not inflate.
+    """
+
+    timer = staticmethod(time.perf_counter)
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -43,7 +49,7 @@ class Clock:
     def _now(self) -> float:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return time.perf_counter()
+        return self.timer()
 
     def resume(self) -> None:
         self._started = self._now()
@@ -68,24 +74,25 @@ class LossWatch:
     """
 
     def __init__(self, device: torch.device, window: int = 100):
-        self.losses = torch.zeros(window, device=device)
-        self.filled = 0
+        # A list of the step's detached loss tensors: appending costs nothing, while writing
+        # each into a preallocated tensor was an indexing call per step (~10 µs on the CPU).
+        self.losses: list[torch.Tensor] = []
+        self.window = window
         self.first_step = 0
 
     def record(self, loss: torch.Tensor, step: int) -> None:
-        if self.filled == len(self.losses):
+        if len(self.losses) == self.window:
             self.check()
-        if self.filled == 0:
+        if not self.losses:
             self.first_step = step
-        self.losses[self.filled] = loss
-        self.filled += 1
+        self.losses.append(loss)
 
     def check(self) -> float:
         """Raise :class:`Diverged` if a recorded loss is not finite; return their mean."""
-        recent = self.losses[: self.filled]
-        self.filled = 0
-        if recent.numel() == 0:
+        if not self.losses:
             return math.nan
+        recent = torch.stack(self.losses).float()
+        self.losses = []
         finite = torch.isfinite(recent)
         if not bool(finite.all()):
             raise Diverged(self.first_step + int((~finite).nonzero()[0]))
@@ -238,6 +245,7 @@ def _end_of_phase(run: _Run, k: int, phase_index: int) -> None:
 
 def _record(run: _Run, seed: int, diverged_step: int) -> RunRecord:
     state, method = run.state, run.method
+    method.flush_counters()  # a run that diverged mid-task still counts that task's violations
     # The method's model, not the one built at set-up: a method may grow it (PROG-NN's columns).
     buffers = sum(b.numel() * b.element_size() for b in method.model.buffers())
     return RunRecord(
