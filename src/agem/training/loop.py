@@ -29,6 +29,7 @@ from agem.training.checkpoint import (
     save_checkpoint,
 )
 from agem.training.evaluation import accuracy, accuracy_of
+from agem.training.job_signals import JobKilled
 from agem.training.settings import TrainSettings
 
 
@@ -284,6 +285,7 @@ def train_run(
     if resumed:
         log(f"{run.label} resuming from checkpoint {checkpoint}: {run.state.next_phase} of {len(phases)} training phases done")
     diverged_step = -1
+    phase_index = run.state.next_phase
     try:
         for phase_index in range(run.state.next_phase, len(phases)):
             k, phase_tasks, batches = phases[phase_index]
@@ -303,4 +305,7 @@ def train_run(
         run.clock.pause()
         diverged_step = exc.step
         log(f"{run.label} DIVERGED: {exc}; recording the run as diverged")
+    except JobKilled as exc:  # the runner logs it; it needs the last finished task's number
+        exc.tasks_done = phases[phase_index - 1][0] + 1 if phase_index > 0 else 0
+        raise
     return _record(run, seed, diverged_step)

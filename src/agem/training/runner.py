@@ -17,6 +17,8 @@ from agem import __version__
 from agem.data.stream_files import check_stream_identity
 from agem.data.streams import load_stream
 from agem.io.provenance import git_commit
+from agem.methods import METHODS, RehearsalMethod
+from agem.methods.memory import memory_shortfalls
 from agem.runs.runfile import write_run
 from agem.training.cv import read_selected_hparams
 from agem.training.devices import resolve_device
@@ -53,6 +55,9 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     # measurement (docs/reproduction.md#threads): pin BLAS to the job's thread budget.
     with threadpool_limits(limits=threads):
         stream = load_stream(stream_path, device)
+        if issubclass(METHODS[settings["method"]], RehearsalMethod):
+            for line in memory_shortfalls(stream.role_tasks(settings.get("training", {}).get("tasks", "eval")), settings["memory_per_task"]):
+                print(line, flush=True)
         record = train_run(
             stream,
             settings["method"],
