@@ -12,9 +12,14 @@
 # figures (mtime), and never a run. With `--config reuse_runs=true` no training rule exists at
 # all (Snakefile), which is the documented way to rebuild without retraining.
 
+from agem.pipeline.run_checks import check_existing_runs
 from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets
 
 REUSE_RUNS = config["reuse_runs"]
+
+# Damaged run files are found before the job graph is built, so that the tables' job never starts
+# (Snakemake would delete the previous tables first): agem.pipeline.run_checks.
+check_existing_runs(run_files(), REUSE_RUNS)
 REPO = Path(workflow.basedir)
 PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
 REPORT_CAPTIONS = REPO / "workflow" / "report"
