@@ -5,11 +5,13 @@
 #   aggregate         ->  the paper's tables, figures, reproduction summary (rules/aggregate.smk)
 #   ablation, report, bundle: Figs. 7-8, `snakemake --report`, the results archive (rules/*.smk)
 
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
 from agem.pipeline.config import check_config, coerce_command_line_values
+from agem.pipeline.interrupts import interrupted_run_note
 
 min_version("8.20")
 
@@ -39,6 +41,12 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bundle.smk"
+
+
+onerror:
+    # Stopped by SIGTERM/Ctrl-C, Snakemake reports a failure even if every job finished.
+    if note := interrupted_run_note(log):
+        print(note, file=sys.stderr)
 
 
 rule all:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agem.data.datasets import build_stream
+from agem.pipeline.interrupts import interrupted_run_note
 from agem.training.job_signals import JobKilled, killed_message
 from helpers.streams import PERMUTED_SPEC, SMALL_MLP
 
@@ -67,3 +68,14 @@ def test_sigterm_is_logged_with_its_task_and_the_rerun_resumes(tmp_path):
     assert f"resuming from checkpoint {checkpoint}: {done} of 5 training phases done" in rerun.stdout
     assert f"task {done}/5 done" not in rerun.stdout and f"task {done + 1}/5 done" in rerun.stdout
     assert out.is_file() and not checkpoint.exists()
+
+
+def test_stopped_snakemake_run_is_explained_only_when_a_signal_stopped_it(tmp_path):
+    stopped, failed = tmp_path / "stopped.log", tmp_path / "failed.log"
+    stopped.write_text("Will exit after finishing currently running jobs (scheduler).\n")
+    failed.write_text("Error in rule train:\n")
+    assert interrupted_run_note([str(stopped)]).startswith("note: snakemake was stopped by a signal (SIGTERM or Ctrl-C)")
+    assert interrupted_run_note(str(stopped)) == interrupted_run_note([str(stopped)])
+    assert interrupted_run_note([str(failed)]) is None
+    assert interrupted_run_note([str(tmp_path / "absent.log")]) is None
+    assert interrupted_run_note([]) is None
