@@ -57,6 +57,9 @@ def check_config_files(paths: list[str | Path], jobs_run_here: bool = True, warn
     except WorkflowError as exc:
         raise ConfigError(f"{', '.join(map(str, paths)) or DEFAULT_CONFIG}: {_first_schema_error(exc)}") from exc
     check_config(config, jobs_run_here=jobs_run_here, warn=warn)
+    from agem.pipeline.ablation import check_ablation  # the Snakefile checks it in ablation.smk
+
+    check_ablation(config)
     return config
 
 
