@@ -26,6 +26,12 @@ class BadInput:
         return not self.args and not self.files and not self.machine_dependent
 
 
+def both(key: str, message: str) -> str:
+    """A pattern matching ``key`` and ``message`` in either order: Snakemake's schema errors give
+    the message first and the key ("On instance['training']['epochs']") after it."""
+    return rf"(?s)(?=.*{key})(?=.*{message})"
+
+
 def new_benchmark(options: str) -> str:
     """A permuted benchmark ``extra`` with ``options``, defined whole (a config file is merged key
     by key over the default, so changing a default benchmark's source keeps its source_options)."""
@@ -46,35 +52,35 @@ CASES = [
     BadInput("dataset_undefined", r"datasets: 'nope' is not defined under 'benchmarks'", yaml="datasets: [nope]\n"),
     BadInput("method_unknown", r"methods: 'nope' is not a registered method", yaml="methods: [nope]\n"),
     BadInput("seed_negative", r"-1 is less than the minimum of 0", yaml="seeds: [-1]\n"),
-    BadInput("seeds_empty", r"seeds.*(too short|should be non-empty)", yaml="seeds: []\n"),
-    BadInput("device_misspelt", r"device.*'gpu' does not match", yaml="device: gpu\n"),
+    BadInput("seeds_empty", both(r"seeds", r"(too short|should be non-empty)"), yaml="seeds: []\n"),
+    BadInput("device_misspelt", both(r"device", r"'gpu' does not match"), yaml="device: gpu\n"),
     BadInput("device_cuda_absent", r"device: device 'cuda' was requested but CUDA is not available", yaml="device: cuda\n", machine_dependent=True),
-    BadInput("train_threads_zero", r"train_threads.*0 is less than the minimum of 1", yaml="train_threads: 0\n"),
-    BadInput("hparam_selection_unknown", r"hparam_selection.*'cv' is not one of", yaml="hparam_selection: cv\n"),
+    BadInput("train_threads_zero", both(r"train_threads", r"0 is less than the minimum of 1"), yaml="train_threads: 0\n"),
+    BadInput("hparam_selection_unknown", both(r"hparam_selection", r"'cv' is not one of"), yaml="hparam_selection: cv\n"),
     BadInput("cross_validate_without_cv_tasks", r"cross_validate needs CV tasks, but benchmarks\.split_digits\.n_cv_tasks is 0",
              yaml="hparam_selection: cross_validate\n"),
-    BadInput("batch_size_zero", r"training\.batch_size.*0 is less than the minimum of 1", yaml="training: {batch_size: 0}\n"),
-    BadInput("epochs_zero", r"training\.epochs.*0 is less than the minimum of 1", yaml="training: {epochs: 0}\n"),
-    BadInput("training_tasks_unknown", r"training\.tasks.*'test' is not one of", yaml="training: {tasks: test}\n"),
+    BadInput("batch_size_zero", both(r"training\.batch_size", r"0 is less than the minimum of 1"), yaml="training: {batch_size: 0}\n"),
+    BadInput("epochs_zero", both(r"training\.epochs", r"0 is less than the minimum of 1"), yaml="training: {epochs: 0}\n"),
+    BadInput("training_tasks_unknown", both(r"training\.tasks", r"'test' is not one of"), yaml="training: {tasks: test}\n"),
     BadInput("training_key_unknown", r"Additional properties are not allowed \('epoch' was unexpected\)", yaml="training: {epoch: 2}\n"),
     BadInput("top_level_key_unknown", r"Additional properties are not allowed \('sedes' was unexpected\)", yaml="sedes: [1]\n"),
     BadInput("lr_string", r"hparams\.split_digits\.van: lr must be a finite number > 0, got 'abc'", yaml="hparams: {split_digits: {van: {lr: abc}}}\n"),
     BadInput("lr_zero", r"hparams\.split_digits\.van: lr must be a finite number > 0, got 0", yaml="hparams: {split_digits: {van: {lr: 0}}}\n"),
-    BadInput("lr_list", r"hparams.*\[0\.1\] is not of type", yaml="hparams: {split_digits: {van: {lr: [0.1]}}}\n"),
+    BadInput("lr_list", both(r"hparams", r"\[0\.1\] is not of type"), yaml="hparams: {split_digits: {van: {lr: [0.1]}}}\n"),
     BadInput("hparam_name_unknown", r"hparams\.split_digits\.agem: .*lrr", yaml="hparams: {split_digits: {agem: {lrr: 0.1}}}\n"),
     BadInput("ref_batch_zero", r"ref_batch_size must be an integer >= 1, got 0", yaml="hparams: {split_digits: {agem: {ref_batch_size: 0}}}\n"),
     BadInput("fisher_decay_two", r"fisher_decay must be a finite number > 0 and <= 1, got 2", yaml="hparams: {split_digits: {ewc: {fisher_decay: 2}}}\n"),
     BadInput("hparams_missing", r"hparams\.extra\.van is missing", yaml=f"datasets: [extra]\nbenchmarks: {{extra: {NEW_SPLIT}}}\n"),
     BadInput("source_unknown", r"benchmarks\.split_digits\.source: unknown source 'nope'", yaml="benchmarks: {split_digits: {source: nope}}\n"),
-    BadInput("layout_unknown", r"layout.*'ring' is not one of", yaml="benchmarks: {split_digits: {layout: ring}}\n"),
-    BadInput("n_tasks_zero", r"n_tasks.*0 is less than the minimum of 1", yaml="benchmarks: {split_digits: {n_tasks: 0}}\n"),
+    BadInput("layout_unknown", both(r"layout", r"'ring' is not one of"), yaml="benchmarks: {split_digits: {layout: ring}}\n"),
+    BadInput("n_tasks_zero", both(r"n_tasks", r"0 is less than the minimum of 1"), yaml="benchmarks: {split_digits: {n_tasks: 0}}\n"),
     BadInput("n_cv_tasks_too_many", r"benchmarks\.split_digits\.n_cv_tasks \(5\) must be smaller than n_tasks \(5\)",
              yaml="benchmarks: {split_digits: {n_cv_tasks: 5}}\n"),
     BadInput("split_without_classes_per_task", r"benchmarks\.extra\.classes_per_task is required for layout 'split'",
              yaml="datasets: [extra]\nbenchmarks: {extra: {source: sklearn_digits, layout: split, n_tasks: 2, memory_per_task: 10, network: {type: mlp}}}\n"),
     BadInput("split_needs_more_classes", r"n_tasks 6 x classes_per_task 2 = 12 classes, but the source has 10",
              yaml="benchmarks: {split_digits: {n_tasks: 6}}\n"),
-    BadInput("memory_zero", r"memory_per_task.*0 is less than the minimum of 1", yaml="benchmarks: {split_digits: {memory_per_task: 0}}\n"),
+    BadInput("memory_zero", both(r"memory_per_task", r"0 is less than the minimum of 1"), yaml="benchmarks: {split_digits: {memory_per_task: 0}}\n"),
     BadInput("memory_beyond_class_size", r"benchmarks\.split_digits\.memory_per_task: 10000 slots .* use memory_per_task <= 278",
              yaml="benchmarks: {split_digits: {memory_per_task: 10000}}\n"),
     BadInput("source_option_misspelt", r"source 'sklearn_digits' has no option 'test_fracton'",
@@ -103,10 +109,10 @@ CASES = [
              yaml="ablation: {datasets: [split_digits], networks: {small: {mlp: {hiddn: [5]}}}}\n"),
     BadInput("cv_grid_value_negative", r"cv_grid: a grid point for van on permuted_digits is invalid: lr must be a finite number > 0, got -1",
              yaml="hparam_selection: cross_validate\ndatasets: [permuted_digits]\ncv_grid: {lr: [-1]}\n"),
-    BadInput("download_checksum_malformed", r"downloads.*checksum.*does not match", yaml="downloads: {mnist: {x.gz: {checksum: 'crc:12'}}}\n"),
-    BadInput("reuse_runs_not_boolean", r"reuse_runs.*is not of type 'boolean'", yaml="reuse_runs: maybe\n"),
-    BadInput("command_line_seed_string", r"seeds.*'abc' is not of type 'integer'", args=("--config", "seeds=[abc]")),
-    BadInput("benchmark_seeds_empty", r"seeds.*(too short|should be non-empty)", yaml="benchmarks: {split_digits: {seeds: []}}\n"),
+    BadInput("download_checksum_malformed", both(r"downloads", r"checksum.*does not match"), yaml="downloads: {mnist: {x.gz: {checksum: 'crc:12'}}}\n"),
+    BadInput("reuse_runs_not_boolean", both(r"reuse_runs", r"is not of type 'boolean'"), yaml="reuse_runs: maybe\n"),
+    BadInput("command_line_seed_string", both(r"seeds", r"'abc' is not of type 'integer'"), args=("--config", "seeds=[abc]")),
+    BadInput("benchmark_seeds_empty", both(r"seeds", r"(too short|should be non-empty)"), yaml="benchmarks: {split_digits: {seeds: []}}\n"),
     BadInput("run_file_damaged", r"run file results/runs/split_digits/van/seed1234\.h5 is not a readable HDF5 file",
              files={"results/runs/split_digits/van/seed1234.h5": b"\x89HDF\r\n\x1a\n cut short"}),
 ]
