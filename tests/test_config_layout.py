@@ -155,3 +155,12 @@ def test_job_logs_a_task_whose_class_is_short_of_its_quota():
     assert memory_shortfalls(tasks, 9) == ["warning: task 1 has a class with 4 training images for a per-class quota of up to 5: "
                                            "its memory may hold fewer than memory_per_task 9 examples"]
     assert memory_shortfalls(tasks, 8) == []
+
+
+def test_unreadable_idx_label_file_is_named_before_any_job(config, tmp_path):
+    labels = tmp_path / "tl.gz"
+    labels.write_bytes(b"not an idx file")
+    options = {"train_images": "ti", "train_labels": str(labels), "test_images": "si", "test_labels": "sl"}
+    config["benchmarks"]["permuted_digits"].update(source="idx", source_options=options)
+    with pytest.raises(ConfigError, match=rf"benchmarks\.permuted_digits\.source_options: {labels}: not an IDX file of the expected kind"):
+        check(config)

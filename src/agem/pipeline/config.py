@@ -10,6 +10,7 @@ from collections.abc import Callable
 import yaml
 
 from agem.data.datasets import SOURCES, check_source_options, source_sizes
+from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import spec_digest
 from agem.methods import METHODS, make_hyperparameters
 from agem.networks.models import check_network_spec
@@ -98,7 +99,7 @@ def _check_layout_and_memory(dataset: str, spec: dict, warn: Callable[[str], Non
     try:
         check_source_options(spec["source"], options)
         sizes = source_sizes(spec["source"], options)
-    except (TypeError, ValueError) as exc:  # RawDataError (an unreadable IDX label file) is a ValueError
+    except (TypeError, ValueError, RawDataError) as exc:  # RawDataError: an unreadable IDX label file
         raise ConfigError(f"{where}.source_options: {exc}") from exc
     if spec["layout"] == "permuted" and "classes_per_task" in spec:
         warn(f"{where}.classes_per_task is ignored: a permuted layout trains every class in every task")
