@@ -40,9 +40,10 @@ def test_killed_message_names_signal_task_and_checkpoint():
 def test_sigterm_is_logged_with_its_task_and_the_rerun_resumes(tmp_path):
     stream = tmp_path / "stream.h5"
     build_stream("permuted_digits", {**PERMUTED_SPEC, "n_tasks": 6}, 5, stream)
-    # 10 epochs: a task takes seconds, so the signal lands inside the task after the one logged.
+    # 30 epochs: a task takes seconds, so the signal lands inside a later task (on a loaded
+    # machine it may land later still: the message names whichever task was last finished).
     settings = json.dumps({"dataset": "permuted_digits", "method": "van", "hparams": {"lr": 0.1}, "network": SMALL_MLP,
-                           "memory_per_task": 10, "training": {"epochs": 10}, "device": "cpu"})
+                           "memory_per_task": 10, "training": {"epochs": 30}, "device": "cpu"})
     out, checkpoint = tmp_path / "run.h5", tmp_path / "run.pt"
     command = [sys.executable, str(REPO / "scripts" / "train.py"), "--stream", str(stream), "--seed", "5",
                "--settings", settings, "--out", str(out), "--checkpoint", str(checkpoint)]
@@ -66,7 +67,8 @@ def test_sigterm_is_logged_with_its_task_and_the_rerun_resumes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     done = int(killed[1])
     assert f"resuming from checkpoint {checkpoint}: {done} of 5 training phases done" in rerun.stdout
-    assert f"task {done}/5 done" not in rerun.stdout and f"task {done + 1}/5 done" in rerun.stdout
+    assert f"task {done}/5 done" not in rerun.stdout
+    assert done == 5 or f"task {done + 1}/5 done" in rerun.stdout
     assert out.is_file() and not checkpoint.exists()
 
 

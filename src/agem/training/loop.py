@@ -285,7 +285,7 @@ def train_run(
     if resumed:
         log(f"{run.label} resuming from checkpoint {checkpoint}: {run.state.next_phase} of {len(phases)} training phases done")
     diverged_step = -1
-    phase_index = run.state.next_phase
+    phases_done = run.state.next_phase  # finished and checkpointed, for the message of a kill
     try:
         for phase_index in range(run.state.next_phase, len(phases)):
             k, phase_tasks, batches = phases[phase_index]
@@ -296,6 +296,7 @@ def train_run(
             for task in phase_tasks:
                 run.method.end_task(task)
             _end_of_phase(run, k, phase_index)
+            phases_done = phase_index + 1
             seconds = run.clock.total - task_clock_start
             acc = run.state.acc_final
             log(f"{run.label} task {k + 1}/{run.n_tasks} done: {task_steps} steps in {seconds:.1f}s "
@@ -306,6 +307,10 @@ def train_run(
         diverged_step = exc.step
         log(f"{run.label} DIVERGED: {exc}; recording the run as diverged")
     except JobKilled as exc:  # the runner logs it; it needs the last finished task's number
-        exc.tasks_done = phases[phase_index - 1][0] + 1 if phase_index > 0 else 0
+        exc.tasks_done = phases[phases_done - 1][0] + 1 if phases_done > 0 else 0
         raise
-    return _record(run, seed, diverged_step)
+    try:
+        return _record(run, seed, diverged_step)
+    except JobKilled as exc:
+        exc.tasks_done = run.n_tasks
+        raise

@@ -22,6 +22,7 @@ from agem.methods.memory import memory_shortfalls
 from agem.runs.runfile import write_run
 from agem.training.cv import read_selected_hparams
 from agem.training.devices import resolve_device
+from agem.training.job_signals import JobKilled
 from agem.training.loop import train_run
 from agem.training.settings import TrainSettings
 
@@ -72,7 +73,11 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     record.dataset = settings.get("dataset", record.dataset)
     record.config = {**settings, "seed": seed, "stream": str(stream_path), "threads": threads}
     record.versions = versions(device)
-    write_run(out, record)
+    try:
+        write_run(out, record)
+    except JobKilled as exc:  # every task trained; the run file (atomic) was not written
+        exc.tasks_done = record.acc_final.shape[0]
+        raise
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)  # the run file now holds everything
     print(f"wrote {out}: train {record.train_seconds:.1f}s, memory {record.memory_bytes:,} bytes" + (", DIVERGED" if record.diverged else ""))
