@@ -111,3 +111,20 @@ class EpisodicMemory:
         if self.x is None:
             return 0
         return sum(t.numel() * t.element_size() for t in (self.x, self.y, self.task_ids))
+
+
+def memory_shortfalls(tasks: list[Task], size_per_task: int) -> list[str]:
+    """One line per task whose memory will hold fewer than ``size_per_task`` examples because a
+    class has fewer training images than its quota (:meth:`EpisodicMemory.add_task` keeps them
+    all). The config check catches this before any job where the source's sizes are known; here
+    it is logged for the rest (AwA2's recurring classes, IDX files not there at start-up)."""
+    lines = []
+    for task in tasks:
+        counts = torch.bincount(task.train_labels().cpu())
+        counts = counts[counts > 0]
+        # The largest quota any class can get (the remainder goes to random classes).
+        quota = -(-size_per_task // len(counts))
+        if int(counts.min()) < quota:
+            lines.append(f"warning: task {task.index} has a class with {int(counts.min())} training images for a per-class quota "
+                         f"of up to {quota}: its memory may hold fewer than memory_per_task {size_per_task} examples")
+    return lines

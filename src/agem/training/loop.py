@@ -29,6 +29,7 @@ from agem.training.checkpoint import (
     save_checkpoint,
 )
 from agem.training.evaluation import accuracy, accuracy_of
+from agem.training.job_signals import JobKilled
 from agem.training.settings import TrainSettings
 
 
@@ -292,6 +293,7 @@ def train_run(
     if resumed:
         log(f"{run.label} resuming from checkpoint {checkpoint}: {run.state.next_phase} of {len(phases)} training phases done")
     diverged_step = -1
+    phases_done = run.state.next_phase  # finished and checkpointed, for the message of a kill
     try:
         for phase_index in range(run.state.next_phase, len(phases)):
             k, phase_tasks, batches = phases[phase_index]
@@ -302,6 +304,7 @@ def train_run(
             for task in phase_tasks:
                 run.method.end_task(task)
             _end_of_phase(run, k, phase_index)
+            phases_done = phase_index + 1
             seconds = run.clock.total - task_clock_start
             acc = run.state.acc_final
             log(f"{run.label} task {k + 1}/{run.n_tasks} done: {task_steps} steps in {seconds:.1f}s "
@@ -311,4 +314,11 @@ def train_run(
         run.clock.pause()
         diverged_step = exc.step
         log(f"{run.label} DIVERGED: {exc}; recording the run as diverged")
-    return _record(run, seed, diverged_step)
+    except JobKilled as exc:  # the runner logs it; it needs the last finished task's number
+        exc.tasks_done = phases[phases_done - 1][0] + 1 if phases_done > 0 else 0
+        raise
+    try:
+        return _record(run, seed, diverged_step)
+    except JobKilled as exc:
+        exc.tasks_done = run.n_tasks
+        raise
