@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from agem.io.atomic import write_text
-from agem.report.labels import dataset_label, method_label
+from agem.report.labels import PAPER_METHOD_ORDER, dataset_label, method_label
 from agem.report.paper import (
     JE_SUFFIX,
     MNIST,
@@ -155,7 +155,9 @@ def agem_forgets_less_than_van(ours: Ours, dataset: str) -> Result:
 
 
 def multitask_upper_bound(ours: Ours, dataset: str) -> Result:
-    return beats_the_best_of("multitask", [m for m in ours.methods(dataset, "A_T") if m != "multitask"])(ours, dataset)
+    # The paper's claim is about its own methods: ER (beyond the paper) is not among the rivals.
+    rivals = [m for m in ours.methods(dataset, "A_T") if m != "multitask" and m in PAPER_METHOD_ORDER]
+    return beats_the_best_of("multitask", rivals)(ours, dataset)
 
 
 def je_raises_accuracy(ours: Ours, dataset: str) -> Result:
