@@ -4,7 +4,7 @@ VENV := .venv
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup run test test-fast lint bench clean
 
 # (Re)install only when the dependencies change; pip keeps its cache for the next time.
 $(STAMP): pyproject.toml
@@ -23,6 +23,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow"
+
+# Snakemake's own lints (rules, params, conda envs), the Snakefiles' format, the Python code's lints.
+lint: $(STAMP)
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakefmt --check .
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(VENV)/bin/python scripts/bench_methods.py

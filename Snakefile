@@ -4,25 +4,17 @@
 #   train             ->  one run file per benchmark x method x seed        (rules/train.smk)
 #   aggregate         ->  the paper's tables, figures, reproduction summary (rules/aggregate.smk)
 #   ablation, report, bundle: Figs. 7-8, `snakemake --report`, the results archive (rules/*.smk)
+#
+# The config's checks, paths and every function the rules call: rules/common.smk.
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
-
-from agem.pipeline.config import check_config, coerce_command_line_values, validate_config
+from snakemake.utils import min_version
 
 min_version("8.20")
 
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
-
-
-coerce_command_line_values(config)
-# One line naming the key, the problem and the fix (Snakemake's validate would print the whole
-# schema and config); validate then only fills in the schema's defaults.
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-validate(config, "workflow/schemas/config.schema.yaml")
-check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
 
 
 include: "workflow/rules/common.smk"
@@ -47,6 +39,7 @@ include: "workflow/rules/bundle.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.tables.output,
         rules.artefacts.input,

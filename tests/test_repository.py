@@ -73,3 +73,40 @@ def test_the_detector_sees_a_reference_outside():
     sample = "see ../" + "shared/" + "reference/agem" + "-paper.md §3"
     assert all(pattern.search(sample) for pattern in OUTSIDE)
     assert DOC_REFERENCE.findall("docs/decisions.md#cv-tasks") == [("docs/decisions.md", "cv-tasks")]
+
+
+# Conda's names for the packages PyPI names otherwise.
+CONDA_NAMES = {"torch": "pytorch", "snakemake": "snakemake-minimal"}
+
+
+def conda_requirements(env_file: Path) -> dict[str, str]:
+    """name -> version specifier of a conda environment file's conda packages."""
+    import yaml
+
+    listed = yaml.safe_load(env_file.read_text(encoding="utf-8"))["dependencies"]
+    found = {}
+    for entry in listed:
+        if isinstance(entry, str):
+            name = re.split(r"[<>=!]", entry, maxsplit=1)[0].strip()
+            found[name] = entry[len(name):].strip()
+    return found
+
+
+@pytest.mark.parametrize("env_file", ["environment.yml", "workflow/envs/agem.yaml"])
+def test_conda_environments_list_every_dependency_of_the_package(env_file):
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    listed = conda_requirements(REPO / env_file)
+    missing, different = [], []
+    for requirement in declared:
+        name = re.split(r"[<>=!\s]", requirement, maxsplit=1)[0]
+        version = requirement[len(name):].split("#")[0].strip()
+        conda_name = CONDA_NAMES.get(name, name)
+        if env_file == "environment.yml" and conda_name == "snakemake-minimal":
+            conda_name = "snakemake"  # the user's environment runs Snakemake itself
+        if conda_name not in listed:
+            missing.append(conda_name)
+        elif listed[conda_name] != version:
+            different.append(f"{conda_name}: {listed[conda_name]} vs pyproject's {version}")
+    assert not missing and not different, f"{env_file}: missing {missing}, other versions {different}"

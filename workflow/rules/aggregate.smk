@@ -8,58 +8,9 @@
 #   figures       results/figures/README.md               every figure with its caption
 #   targets: paper_tables, artefacts (all of the above)
 #
-# Every rule also lists the code that draws it as input: editing a plotting module rebuilds the
-# figures (mtime), and never a run. With `--config reuse_runs=true` no training rule exists at
-# all (Snakefile), which is the documented way to rebuild without retraining.
-
-from agem.report.paper import FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
-
-REUSE_RUNS = config["reuse_runs"]
-REPO = Path(workflow.basedir)
-PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
-REPORT_CAPTIONS = REPO / "workflow" / "report"
-
-
-def code(*paths: str) -> list[Path]:
-    return [REPO / path for path in paths]
-
-
-TABLE_CODE = code("src/agem/report/tables.py", "src/agem/report/frames.py", "src/agem/report/labels.py",
-                  "src/agem/report/paper.py", "src/agem/report/paper_tables.py", "src/agem/report/memory_formulas.py",
-                  "src/agem/runs/metrics.py", "src/agem/runs/runfile.py", "scripts/make_tables.py",
-                  "scripts/aggregation_cli.py", "config/paper_results.yaml", "workflow/schemas/paper_results.schema.yaml")
-FIGURE_CODE = code("src/agem/report/figures.py", "src/agem/report/frames.py", "src/agem/report/labels.py",
-                   "src/agem/runs/metrics.py", "src/agem/report/paper.py", "src/agem/runs/runfile.py",
-                   "scripts/make_figures.py", "scripts/aggregation_cli.py")
-SUMMARY_CODE = code("src/agem/report/claims.py", "src/agem/report/paper.py", "scripts/make_summary.py", "config/paper_results.yaml")
-
-
-def available(paths: list[str]) -> list[str]:
-    """With reuse_runs the run files are given, not made: the ones that exist (a missing one is
-    a gap in the tables and figures). Otherwise all of them, trained where missing."""
-    return [path for path in paths if Path(path).exists()] if REUSE_RUNS else list(paths)
-
-
-def runs_of(artefact) -> list[str]:
-    """The config's run files of the datasets an artefact shows."""
-    shown = set(artefact_datasets(artefact, config["datasets"]))
-    return [path for path in available(run_files()) if Path(path).parts[-3] in shown]
-
-
-def drawn(artefact) -> bool:
-    """A figure is requested only where it has runs to draw; the gallery lists the others as not run."""
-    pairs = [(Path(path).parts[-3], Path(path).parts[-2]) for path in runs_of(artefact)]
-    return has_runs(artefact, pairs, config["datasets"])
-
-
-def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], category: str) -> list:
-    """The artefact's files; the first extension of each stem goes into the report with its caption."""
-    outputs = []
-    for stem in artefact.stems:
-        outputs.append(report(f"{RESULTS}/{folder}/{stem}.{extensions[0]}",
-                              caption=str(REPORT_CAPTIONS / f"{stem}.rst"), category=category))
-        outputs += [f"{RESULTS}/{folder}/{stem}.{extension}" for extension in extensions[1:]]
-    return outputs
+# Every rule also lists the code that draws it as input (common.smk): editing a plotting module
+# rebuilds the figures (mtime), and never a run. With `--config reuse_runs=true` no training rule
+# exists at all (Snakefile), which is the documented way to rebuild without retraining.
 
 
 rule tables:
@@ -68,16 +19,21 @@ rule tables:
         runs=available(run_files()),
         code=TABLE_CODE,
     output:
-        report(f"{RESULTS}/tables/main.html", caption=str(REPORT_CAPTIONS / "main.rst"), category="Tables"),
-        [f"{RESULTS}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")],
-    params:
-        datasets=config["datasets"],
-        methods=config["methods"],
+        captioned(f"{RESULTS}/tables/main.html", "main", "Tables"),
+        MAIN_TABLE_FILES,
     log:
         f"{RESULTS}/logs/tables.log",
+    conda:
+        AGEM_ENV
+    params:
+        python=PYTHON,
+        script=script("make_tables.py"),
+        datasets=config["datasets"],
+        methods=config["methods"],
+        out_dir=output_folder,
     shell:
-        "{PYTHON} {SCRIPTS}/make_tables.py --runs {input.runs} --datasets {params.datasets} "
-        "--methods {params.methods} --out-dir {RESULTS}/tables > {log} 2>&1"
+        "{params.python} {params.script} --runs {input.runs} --datasets {params.datasets} "
+        "--methods {params.methods} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 for artefact in TABLES:
@@ -91,19 +47,22 @@ for artefact in TABLES:
         output:
             # HTML first: the report shows the readable side-by-side table, not the long CSV.
             artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables"),
+        log:
+            f"{RESULTS}/logs/tables/{artefact.name}.log",
+        conda:
+            AGEM_ENV
         params:
+            python=PYTHON,
+            script=script("make_tables.py"),
             name=artefact.name,
             datasets=config["datasets"],
             methods=config["methods"],
-        log:
-            f"{RESULTS}/logs/tables/{artefact.name}.log",
+            paper=PAPER_RESULTS,
+            out_dir=output_folder,
         shell:
-            "{PYTHON} {SCRIPTS}/make_tables.py --only {params.name} --runs {input.runs} "
-            "--datasets {params.datasets} --methods {params.methods} --paper {PAPER_RESULTS} "
-            "--out-dir {RESULTS}/tables > {log} 2>&1"
-
-
-PAPER_TABLE_CSVS = [f"{RESULTS}/tables/{artefact.stems[0]}.csv" for artefact in TABLES]
+            "{params.python} {params.script} --only {params.name} --runs {input.runs} "
+            "--datasets {params.datasets} --methods {params.methods} --paper {params.paper} "
+            "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule summary:
@@ -112,14 +71,19 @@ rule summary:
         tables=PAPER_TABLE_CSVS,
         code=SUMMARY_CODE,
     output:
-        report(f"{RESULTS}/tables/{SUMMARY_STEM}.csv", caption=str(REPORT_CAPTIONS / f"{SUMMARY_STEM}.rst"),
-               category="Reproduction summary"),
-        f"{RESULTS}/tables/{SUMMARY_STEM}.md",
+        SUMMARY_FILES,
     log:
         f"{RESULTS}/logs/tables/summary.log",
+    conda:
+        AGEM_ENV
+    params:
+        python=PYTHON,
+        script=script("make_summary.py"),
+        paper=PAPER_RESULTS,
+        out_dir=output_folder,
     shell:
-        "{PYTHON} {SCRIPTS}/make_summary.py --tables {input.tables} --paper {PAPER_RESULTS} "
-        "--out-dir {RESULTS}/tables > {log} 2>&1"
+        "{params.python} {params.script} --tables {input.tables} --paper {params.paper} "
+        "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 for artefact in FIGURES:
@@ -132,15 +96,20 @@ for artefact in FIGURES:
             code=FIGURE_CODE,
         output:
             artefact_outputs(artefact, "figures", ("png", "pdf"), "Figures"),
+        log:
+            f"{RESULTS}/logs/figures/{artefact.name}.log",
+        conda:
+            AGEM_ENV
         params:
+            python=PYTHON,
+            script=script("make_figures.py"),
             name=artefact.name,
             datasets=artefact_datasets(artefact, config["datasets"]),
             methods=config["methods"],
-        log:
-            f"{RESULTS}/logs/figures/{artefact.name}.log",
+            out_dir=output_folder,
         shell:
-            "{PYTHON} {SCRIPTS}/make_figures.py --only {params.name} --runs {input.runs} "
-            "--datasets {params.datasets} --methods {params.methods} --out-dir {RESULTS}/figures > {log} 2>&1"
+            "{params.python} {params.script} --only {params.name} --runs {input.runs} "
+            "--datasets {params.datasets} --methods {params.methods} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule paper_tables:
@@ -154,16 +123,21 @@ rule figures:
     """The paper's Figures 1-6 and results/figures/README.md, each with its caption."""
     input:
         figures=[getattr(rules, artefact.name).output for artefact in FIGURES if drawn(artefact)],
-        code=code("src/agem/report/gallery.py", "scripts/make_gallery.py"),
+        code=GALLERY_CODE,
     output:
         f"{RESULTS}/figures/README.md",
-    params:
-        not_run=[stem for artefact in FIGURES if not drawn(artefact) for stem in artefact.stems],
     log:
         f"{RESULTS}/logs/figures/gallery.log",
+    conda:
+        AGEM_ENV
+    params:
+        python=PYTHON,
+        script=script("make_gallery.py"),
+        captions=REPORT_CAPTIONS,
+        not_run=[stem for artefact in FIGURES if not drawn(artefact) for stem in artefact.stems],
     shell:
-        "{PYTHON} {SCRIPTS}/make_gallery.py --figures {input.figures} --not-run {params.not_run} "
-        "--captions {REPORT_CAPTIONS} --out {output} > {log} 2>&1"
+        "{params.python} {params.script} --figures {input.figures} --not-run {params.not_run} "
+        "--captions {params.captions} --out {output} > {log} 2>&1"
 
 
 rule artefacts:

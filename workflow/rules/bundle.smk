@@ -3,8 +3,6 @@
 # `python scripts/bundle.py import results/bundle/agem-results.tar.gz` and rebuild with
 # `snakemake --cores 2 artefacts --configfile results/imported/config.yaml --config reuse_runs=true`.
 
-from agem.runs.bundle import DEFAULT_BUNDLE, export_bundle
-
 
 rule bundle:
     """Target: pack results/runs (and results/ablation/runs) into one verifiable archive."""

@@ -1,14 +1,81 @@
+# What every rules file shares: the config's checks, the pipeline's paths, the software a job runs
+# with, and the functions the rules call. Included first by the Snakefile, so the rules files
+# (download, streams, cv, train, aggregate, ablation, report, bundle) hold rules only.
+
+import hashlib
 import sys
 from pathlib import Path
 
-from agem.pipeline.config import benchmark_methods, benchmark_seeds, job_settings, stream_spec, to_json
+from snakemake.settings.types import DeploymentMethod
+from snakemake.utils import validate
+
+from agem.data.datasets import RAW_DATASETS, SOURCES, raw_folder, source_files
+from agem.data.datasets.raw import RAW_ROOT
+from agem.pipeline.ablation import RUN_PATTERN as ABLATION_RUN_PATTERN
+from agem.pipeline.ablation import ablation_runs, ablation_settings, check_ablation
+from agem.pipeline.config import (
+    benchmark_methods,
+    benchmark_seeds,
+    check_config,
+    coerce_command_line_values,
+    validate_config,
+    job_settings,
+    stream_spec,
+    to_json,
+)
+from agem.pipeline.paths import RESULTS
+from agem.report.paper import ABLATION_FIGURES, FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
+from agem.runs.bundle import DEFAULT_BUNDLE, export_bundle
 from agem.training.cv import grid_points
 
-# The interpreter running Snakemake runs the scripts too, so a virtual environment needs no activation.
-PYTHON = sys.executable
-RESULTS = "results"
-# Scripts are found beside the Snakefile, so `--directory` can put results anywhere.
-SCRIPTS = Path(workflow.basedir) / "scripts"
+# ---- The config: every problem reported before any job starts -------------------------------
+
+coerce_command_line_values(config)
+# One line naming the key, the problem and the fix (Snakemake's validate would print the whole
+# schema and config); validate then only fills in the schema's defaults.
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+validate(config, "../schemas/config.schema.yaml")
+# A device is checked where the jobs run: here, unless an executor sends them to other machines.
+check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
+check_ablation(config)
+
+# reuse_runs: the run files under results/ are the input and no training rule exists (Snakefile).
+REUSE_RUNS = config["reuse_runs"]
+
+# ---- Paths ------------------------------------------------------------------------------------
+# Outputs are relative to the working directory (`--directory` can put them anywhere); the code,
+# captions and paper values are found beside the Snakefile.
+
+RAW = RAW_ROOT.as_posix()
+REPO = Path(workflow.basedir)
+SCRIPTS = REPO / "scripts"
+PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
+REPORT_CAPTIONS = REPO / "workflow" / "report"
+
+# ---- Software ---------------------------------------------------------------------------------
+# Every job runs the scripts with one environment, the package's dependencies. Relative to
+# workflow/rules/, where every rule is defined.
+AGEM_ENV = "../envs/agem.yaml"
+
+# Jobs run the interpreter running Snakemake, so a virtual environment needs no activation; with
+# `--software-deployment-method conda` they run the job environment's own.
+# PYTHON and script() are Paths, not strings, on purpose: Snakemake's params rerun trigger records
+# only plain values, so moving the checkout or the virtual environment retrains nothing.
+CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = Path("python") if CONDA else Path(sys.executable)
+
+
+def script(name: str) -> Path:
+    return SCRIPTS / name
+
+
+def output_folder(wildcards, output) -> str:
+    """A script's --out-dir: the folder of the rule's first output (a param derived from the
+    output, so it is neither spelled twice nor recorded as a param)."""
+    return Path(output[0]).parent.as_posix()
+
+
+# ---- Wildcards --------------------------------------------------------------------------------
 
 
 wildcard_constraints:
@@ -16,6 +83,50 @@ wildcard_constraints:
     method="[A-Za-z0-9_]+",
     seed="[0-9]+",
     point="[A-Za-z0-9_.+-]+",
+    raw_dataset="|".join(RAW_DATASETS),
+    image_set="[A-Za-z0-9_]+-[0-9a-f]{10}",
+    network="[A-Za-z0-9_]+",
+    epochs="[0-9]+",
+
+
+# ---- Raw data and images (download.smk, streams.smk) ------------------------------------------
+
+
+def image_set(dataset: str) -> str | None:
+    """Name of a benchmark's image file: its source and a digest of its source_options."""
+    spec = config["benchmarks"][dataset]
+    if not SOURCES[spec["source"]].image_file:
+        return None
+    digest = hashlib.sha256(to_json(spec.get("source_options", {})).encode()).hexdigest()[:10]
+    return f"{spec['source']}-{digest}"
+
+
+def image_set_spec(wildcards) -> dict:
+    for dataset, spec in config["benchmarks"].items():
+        if image_set(dataset) == wildcards.image_set:
+            return spec
+    raise ValueError(f"no benchmark in the config has image set {wildcards.image_set!r}")
+
+
+def image_set_raw_files(wildcards) -> list[str]:
+    spec = image_set_spec(wildcards)
+    folder = raw_folder(spec["source"])
+    # Bring-your-own files (source idx, fashion_mnist) are inputs too: editing one rebuilds.
+    own_files = source_files(spec["source"], spec.get("source_options", {}))
+    return ([] if folder is None else [f"{folder}/verified.json"]) + own_files
+
+
+def stream_images(wildcards) -> list[str]:
+    """The image file a benchmark's streams link to (none for the embedded digits)."""
+    name = image_set(wildcards.dataset)
+    return [] if name is None else [f"{RESULTS}/images/{name}.h5"]
+
+
+def images_argument(wildcards) -> str:
+    return " ".join(f"--images {path}" for path in stream_images(wildcards))
+
+
+# ---- Training (train.smk, cv.smk, ablation.smk) -----------------------------------------------
 
 
 def run_files(wildcards=None):
@@ -69,3 +180,109 @@ def cv_run_files(wildcards) -> list[str]:
         point=grid_points(config, wildcards.dataset, wildcards.method),
         seed=config["cv_seeds"],
     )
+
+
+def available(paths: list[str]) -> list[str]:
+    """With reuse_runs the run files are given, not made: the ones that exist (a missing one is
+    a gap in the tables and figures). Otherwise all of them, trained where missing."""
+    return [path for path in paths if Path(path).exists()] if REUSE_RUNS else list(paths)
+
+
+# ---- The epochs ablation (ablation.smk; agem.pipeline.ablation) -------------------------------
+
+ABLATION_RUN = f"{RESULTS}/{ABLATION_RUN_PATTERN}"
+ABLATION_RUNS = available(ablation_runs(config))
+
+
+def ablation_settings_argument(wildcards) -> str:
+    settings = ablation_settings(config, wildcards.dataset, wildcards.method, wildcards.network, int(wildcards.epochs))
+    return to_json(settings)
+
+
+def ablation_checkpoint_argument(wildcards) -> str:
+    """Its own checkpoint: an ablation run must never resume from the main run's."""
+    if not config["training"]["checkpoint"]:
+        return ""
+    return (
+        f"--checkpoint {RESULTS}/ablation/checkpoints/{wildcards.dataset}/{wildcards.network}/"
+        f"{wildcards.method}/epochs{wildcards.epochs}/seed{wildcards.seed}.pt"
+    )
+
+
+# ---- Tables and figures (aggregate.smk, ablation.smk) -----------------------------------------
+# Every table and figure lists the code that draws it as input: editing a plotting module
+# rebuilds the figures (mtime), and never a run.
+
+
+def code(*paths: str) -> list[Path]:
+    return [REPO / path for path in paths]
+
+
+TABLE_CODE = code(
+    "src/agem/report/tables.py",
+    "src/agem/report/frames.py",
+    "src/agem/report/labels.py",
+    "src/agem/report/paper.py",
+    "src/agem/report/paper_tables.py",
+    "src/agem/report/memory_formulas.py",
+    "src/agem/runs/metrics.py",
+    "src/agem/runs/runfile.py",
+    "scripts/make_tables.py",
+    "scripts/aggregation_cli.py",
+    "config/paper_results.yaml",
+    "workflow/schemas/paper_results.schema.yaml",
+)
+FIGURE_CODE = code(
+    "src/agem/report/figures.py",
+    "src/agem/report/frames.py",
+    "src/agem/report/labels.py",
+    "src/agem/runs/metrics.py",
+    "src/agem/report/paper.py",
+    "src/agem/runs/runfile.py",
+    "scripts/make_figures.py",
+    "scripts/aggregation_cli.py",
+)
+SUMMARY_CODE = code(
+    "src/agem/report/claims.py", "src/agem/report/paper.py", "scripts/make_summary.py", "config/paper_results.yaml"
+)
+GALLERY_CODE = code("src/agem/report/gallery.py", "scripts/make_gallery.py")
+ABLATION_CODE = list(dict.fromkeys(FIGURE_CODE + TABLE_CODE))
+
+
+def runs_of(artefact) -> list[str]:
+    """The config's run files of the datasets an artefact shows."""
+    shown = set(artefact_datasets(artefact, config["datasets"]))
+    return [path for path in available(run_files()) if Path(path).parts[-3] in shown]
+
+
+def drawn(artefact) -> bool:
+    """A figure is requested only where it has runs to draw; the gallery lists the others as not run."""
+    pairs = [(Path(path).parts[-3], Path(path).parts[-2]) for path in runs_of(artefact)]
+    return has_runs(artefact, pairs, config["datasets"])
+
+
+def captioned(path: str, stem: str, category: str):
+    """An output that goes into `snakemake --report` with its caption, workflow/report/{stem}.rst."""
+    return report(path, caption=str(REPORT_CAPTIONS / f"{stem}.rst"), category=category)
+
+
+def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], category: str) -> list:
+    """The artefact's files; the first extension of each stem goes into the report with its caption."""
+    outputs = []
+    for stem in artefact.stems:
+        outputs.append(captioned(f"{RESULTS}/{folder}/{stem}.{extensions[0]}", stem, category))
+        outputs += [f"{RESULTS}/{folder}/{stem}.{extension}" for extension in extensions[1:]]
+    return outputs
+
+
+MAIN_TABLE_FILES = [f"{RESULTS}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")]
+PAPER_TABLE_CSVS = [f"{RESULTS}/tables/{artefact.stems[0]}.csv" for artefact in TABLES]
+SUMMARY_FILES = [
+    captioned(f"{RESULTS}/tables/{SUMMARY_STEM}.csv", SUMMARY_STEM, "Reproduction summary"),
+    f"{RESULTS}/tables/{SUMMARY_STEM}.md",
+]
+ABLATION_FIGURE_FILES = [
+    output
+    for artefact in ABLATION_FIGURES
+    for output in artefact_outputs(artefact, "figures", ("png", "pdf"), "Ablation")
+]

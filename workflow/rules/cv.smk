@@ -4,18 +4,27 @@ rule cv_train:
         stream=f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
     output:
         f"{RESULTS}/cv/{{dataset}}/{{method}}/{{point}}/seed{{seed}}.h5",
-    params:
-        settings=lambda wildcards: to_json(
-            job_settings(config, wildcards.dataset, wildcards.method,
-                         hparams=grid_points(config, wildcards.dataset, wildcards.method)[wildcards.point], tasks="cv")
-        ),
+    log:
+        f"{RESULTS}/logs/cv/{{dataset}}/{{method}}/{{point}}/seed{{seed}}.log",
+    conda:
+        AGEM_ENV
     threads: config["train_threads"]
     resources:
         **TRAIN_RESOURCES,
-    log:
-        f"{RESULTS}/logs/cv/{{dataset}}/{{method}}/{{point}}/seed{{seed}}.log",
+    params:
+        python=PYTHON,
+        script=script("train.py"),
+        settings=lambda wildcards: to_json(
+            job_settings(
+                config,
+                wildcards.dataset,
+                wildcards.method,
+                hparams=grid_points(config, wildcards.dataset, wildcards.method)[wildcards.point],
+                tasks="cv",
+            )
+        ),
     shell:
-        "{PYTHON} {SCRIPTS}/train.py --stream {input.stream} --seed {wildcards.seed} "
+        "{params.python} {params.script} --stream {input.stream} --seed {wildcards.seed} "
         "--settings {params.settings:q} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -25,10 +34,14 @@ rule cv_select:
         cv_run_files,
     output:
         f"{RESULTS}/cv/{{dataset}}/{{method}}.yaml",
-    params:
-        points=lambda wildcards: to_json(grid_points(config, wildcards.dataset, wildcards.method)),
     log:
         f"{RESULTS}/logs/cv/{{dataset}}/{{method}}.log",
+    conda:
+        AGEM_ENV
+    params:
+        python=PYTHON,
+        script=script("select_hparams.py"),
+        points=lambda wildcards: to_json(grid_points(config, wildcards.dataset, wildcards.method)),
     shell:
-        "{PYTHON} {SCRIPTS}/select_hparams.py --dataset {wildcards.dataset} --method {wildcards.method} "
+        "{params.python} {params.script} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--points {params.points:q} --runs {input} --out {output} > {log} 2>&1"

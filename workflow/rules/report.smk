@@ -2,4 +2,5 @@
 # (workflow/report/*.rst) saying what it shows and which paper artefact it reproduces. The
 # captions are attached where the artefacts are made (aggregate.smk, ablation.smk).
 
-report: str(Path(workflow.basedir) / "workflow" / "report" / "workflow.rst")
+
+report: str(REPORT_CAPTIONS / "workflow.rst")

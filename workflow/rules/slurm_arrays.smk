@@ -13,19 +13,13 @@
 onstart:
     array_rules = {
         name.strip()
-        for name in (getattr(workflow.executor_settings, "array_jobs", None) or "")
-        .replace(";", ",")
-        .split(",")
+        for name in (getattr(workflow.executor_settings, "array_jobs", None) or "").replace(";", ",").split(",")
         if name.strip()
     }
     if array_rules:
         jobs = list(workflow.dag.needrun_jobs())
         limit = workflow.resource_settings.nodes
-        arrays = [
-            job
-            for job in jobs
-            if "all" in array_rules or job.rule.name in array_rules
-        ]
+        arrays = [job for job in jobs if "all" in array_rules or job.rule.name in array_rules]
         if len(arrays) > 1 and limit < len(jobs):
             raise WorkflowError(
                 f"--slurm-array-jobs {','.join(sorted(array_rules))} with --jobs {limit} would hang: this run has "

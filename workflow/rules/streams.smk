@@ -4,14 +4,18 @@ rule build_stream:
         stream_images,
     output:
         f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
-    params:
-        spec=lambda wildcards: to_json(stream_spec(config, wildcards.dataset)),
-        images=images_argument,
+    log:
+        f"{RESULTS}/logs/streams/{{dataset}}/seed{{seed}}.log",
+    conda:
+        AGEM_ENV
     resources:
         mem_mb=lambda wildcards: benchmark_resources(wildcards)["stream_mem_mb"],
         runtime=lambda wildcards, attempt: benchmark_resources(wildcards)["stream_runtime"] * attempt,
-    log:
-        f"{RESULTS}/logs/streams/{{dataset}}/seed{{seed}}.log",
+    params:
+        python=PYTHON,
+        script=script("build_stream.py"),
+        spec=lambda wildcards: to_json(stream_spec(config, wildcards.dataset)),
+        images=images_argument,
     shell:
-        "{PYTHON} {SCRIPTS}/build_stream.py --dataset {wildcards.dataset} --seed {wildcards.seed} "
+        "{params.python} {params.script} --dataset {wildcards.dataset} --seed {wildcards.seed} "
         "--spec {params.spec:q} --out {output} {params.images} > {log} 2>&1"

@@ -25,6 +25,7 @@ from __future__ import annotations
 from agem.methods import METHODS
 from agem.networks.models import check_network_spec
 from agem.pipeline.config import ConfigError, job_settings
+from agem.pipeline.paths import RESULTS
 
 RUN_PATTERN = "ablation/runs/{dataset}/{network}/{method}/epochs{epochs}/seed{seed}.h5"
 
@@ -75,11 +76,11 @@ def ablation_settings(config: dict, dataset: str, method: str, network: str, epo
     }
 
 
-def ablation_runs(config: dict, results: str = "results") -> list[str]:
+def ablation_runs(config: dict) -> list[str]:
     """Every run file of the ablation (none when it is off)."""
     section = ablation_section(config)
     return [
-        f"{results}/" + RUN_PATTERN.format(dataset=dataset, network=network, method=method, epochs=epochs, seed=seed)
+        f"{RESULTS}/" + RUN_PATTERN.format(dataset=dataset, network=network, method=method, epochs=epochs, seed=seed)
         for dataset in section["datasets"]
         for network in section["networks"]
         for method in section["methods"]

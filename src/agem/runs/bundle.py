@@ -41,15 +41,16 @@ import yaml
 
 from agem.io.atomic import atomic_output
 from agem.io.provenance import file_digests, git_commit
+from agem.pipeline.paths import RESULTS
 from agem.runs.runfile import RUN_FORMAT_VERSION
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-IMPORTED = Path("results") / "imported"
-RUN_FOLDERS = ("results/runs", "results/ablation/runs")
-DEFAULT_BUNDLE = "results/bundle/agem-results.tar.gz"
+IMPORTED = Path(RESULTS) / "imported"
+RUN_FOLDERS = (f"{RESULTS}/runs", f"{RESULTS}/ablation/runs")
+DEFAULT_BUNDLE = f"{RESULTS}/bundle/agem-results.tar.gz"
 PACKAGES = ("agem-repro", "numpy", "pandas", "h5py", "matplotlib", "seaborn", "snakemake", "torch", "scipy")
-REBUILD_COMMAND = "snakemake --cores 2 artefacts --configfile results/imported/config.yaml --config reuse_runs=true"
+REBUILD_COMMAND = f"snakemake --cores 2 artefacts --configfile {IMPORTED.as_posix()}/config.yaml --config reuse_runs=true"
 
 
 class BundleError(ValueError):
