@@ -13,6 +13,7 @@ def test_named_after_the_last_configfile_or_default():
     assert experiment_name({}, ["config/paper.yaml"]) == "paper"
     assert experiment_name({}, ["config/paper.yaml", "my runs/extra er.yaml"]) == "extra_er"
     assert experiment_folder("paper") == "results/paper"
+    assert experiment_name({}, ["tiny.yaml", "ablation.yaml"]) == "ablation_experiment"  # not results/ablation
 
 
 def test_command_line_changes_get_a_digest_so_a_narrowed_run_has_its_own_folder():

@@ -10,8 +10,7 @@ import textwrap
 import pytest
 from snakemake.utils import validate
 
-from agem.methods import METHODS
-from agem.methods import plugins
+from agem.methods import METHODS, plugins
 from agem.pipeline.config import ConfigError, check_config, job_settings
 from helpers.configs import REPO, default_config_with_every_benchmark
 

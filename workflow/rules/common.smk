@@ -57,7 +57,10 @@ RAW = RAW_ROOT.as_posix()
 OUT = experiment_folder(EXPERIMENT)
 BUNDLE = f"{OUT}/bundle/{BUNDLE_NAME}"
 if not (workflow.remote_exec or workflow.subprocess_exec):
-    print(f"experiment {EXPERIMENT}: tables and figures in {OUT}/ (name it with --config experiment=NAME)", file=sys.stderr)
+    print(
+        f"experiment {EXPERIMENT}: tables and figures in {OUT}/ (name it with --config experiment=NAME)",
+        file=sys.stderr,
+    )
 REPO = Path(workflow.basedir)
 SCRIPTS = REPO / "scripts"
 PAPER_RESULTS = REPO / "config" / "paper_results.yaml"

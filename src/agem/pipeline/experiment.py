@@ -49,8 +49,9 @@ def experiment_name(config: Mapping, configfiles: Sequence[str | Path] = (), ove
 def _from_configfiles(configfiles: Sequence[str | Path]) -> str:
     if not configfiles:
         return DEFAULT_EXPERIMENT
-    stem = Path(configfiles[-1]).stem
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip("._-") or DEFAULT_EXPERIMENT
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(configfiles[-1]).stem).lstrip("._-") or DEFAULT_EXPERIMENT
+    # A config file named like a shared folder (ablation.yaml) must not put its tables among them.
+    return f"{stem}_experiment" if stem in SHARED_FOLDERS else stem
 
 
 def check_experiment_name(name: str) -> None:

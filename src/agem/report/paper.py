@@ -180,7 +180,7 @@ class Artefact:
     """One table or figure of the paper: its rule name, output stems and datasets."""
 
     name: str                 # rule name and --only key, e.g. "table4", "fig3"
-    stems: tuple[str, ...]    # results/tables/{stem}.* or results/figures/{stem}.*
+    stems: tuple[str, ...]    # results/{experiment}/tables/{stem}.* or …/figures/{stem}.*
     paper_datasets: tuple[str, ...]
     # Also our benchmarks that have no counterpart in the paper (the embedded digits): they get
     # rows without paper values in the tables and panels in the figures that cover MNIST/CIFAR.
