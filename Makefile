@@ -4,7 +4,7 @@ VENV := .venv
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint bench clean
+.PHONY: setup run test test-fast lint bench bench-loop clean
 
 # (Re)install only when the dependencies change; pip keeps its cache for the next time.
 $(STAMP): pyproject.toml
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python scripts/bench_methods.py
+
+# A training job's step against the bench's step (docs/speed.md).
+bench-loop: $(STAMP)
+	$(VENV)/bin/python scripts/bench_loop.py
 
 clean:
 	rm -rf results .snakemake

@@ -7,6 +7,7 @@
 #
 # The config's checks, paths and every function the rules call: rules/common.smk.
 
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -36,6 +37,12 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bundle.smk"
+
+
+onerror:
+    # Stopped by SIGTERM/Ctrl-C, Snakemake reports a failure even if every job finished.
+    if note := interrupted_run_note(log):
+        print(note, file=sys.stderr)
 
 
 rule all:

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from agem.training.job_signals import JobKilled, killed_message, signals_raise_job_killed
 from agem.training.runner import run_job
 
 
@@ -19,7 +20,11 @@ def main() -> None:
     parser.add_argument("--hparams-file", help="hyper-parameters chosen by cross-validation (rule cv_select), replacing the settings' ones")
     args = parser.parse_args()
     try:
-        run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out, args.checkpoint, args.hparams_file)
+        with signals_raise_job_killed():
+            run_job(args.stream, args.seed, json.loads(args.settings), args.threads, args.out, args.checkpoint, args.hparams_file)
+    except JobKilled as exc:
+        print(killed_message(exc, args.checkpoint), file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
     except (ValueError, RuntimeError, OSError) as exc:
         sys.exit(f"error: {exc}")
 

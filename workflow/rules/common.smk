@@ -24,7 +24,9 @@ from agem.pipeline.config import (
     to_json,
 )
 from agem.pipeline.experiment import experiment_folder, experiment_name
+from agem.pipeline.interrupts import interrupted_run_note
 from agem.pipeline.paths import RESULTS
+from agem.pipeline.run_checks import check_existing_runs
 from agem.report.paper import ABLATION_FIGURES, FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
 from agem.runs.bundle import BUNDLE_NAME, export_bundle
 from agem.training.cv import grid_points
@@ -202,6 +204,11 @@ def available(paths: list[str]) -> list[str]:
     return [path for path in paths if Path(path).exists()] if REUSE_RUNS else list(paths)
 
 
+# Damaged run files are found before the job graph is built, so that the tables' job never starts
+# (Snakemake would delete the previous tables first): agem.pipeline.run_checks.
+check_existing_runs(run_files(), REUSE_RUNS)
+
+
 # ---- The epochs ablation (ablation.smk; agem.pipeline.ablation) -------------------------------
 
 ABLATION_RUN = f"{RESULTS}/{ABLATION_RUN_PATTERN}"
@@ -300,3 +307,9 @@ ABLATION_FIGURE_FILES = [
     for artefact in ABLATION_FIGURES
     for output in artefact_outputs(artefact, "figures", ("png", "pdf"), "Ablation")
 ]
+
+
+onerror:
+    # Stopped by SIGTERM/Ctrl-C, Snakemake reports a failure even if every job finished.
+    if note := interrupted_run_note(log):
+        print(note, file=sys.stderr)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
 from agem.methods.hparam_checks import hparam
-from agem.methods.projection import agem_project_
+from agem.methods.projection import agem_project_, agem_project_on_device_
 
 G, G_REF = 0, 1
 
@@ -19,25 +19,47 @@ G, G_REF = 0, 1
 class AGEMHyperparameters(Hyperparameters):
     lr: float = 0.1
     ref_batch_size: int = hparam(256, ge=1)  # paper §2 table: 256 on MNIST (and CIFAR in the code), 128 on CUB/AWA
+    # How the memory is filled and g_ref's batch drawn: the official code's per-class quota and
+    # uniform draw over the whole memory, or Avalanche 0.6.0's choices (docs/speed.md#parity).
+    memory_fill: str = hparam("class_quota", choices=("class_quota", "uniform"))  # "uniform": any examples of the task
+    ref_sampling: str = hparam("uniform", choices=("uniform", "task_balanced"))  # ref_batch_size // t from every past task
 
 
 @register("agem")
 class AGEM(RehearsalMethod):
     Hyperparameters = AGEMHyperparameters
 
+    # On CUDA, this task's projected steps so far as a device tensor (no host sync per step).
+    pending_violations = None
+
     def gradient_rows(self) -> int:
         return 2
+
+    def flush_counters(self) -> None:
+        if self.pending_violations is not None:
+            self.violations[self.current_task.index] += int(self.pending_violations)
+            self.pending_violations = None
+
+    def end_task(self, task) -> None:
+        self.flush_counters()
+        self.memory.add_task(task, fill=self.hparams.memory_fill)
 
     def observe(self, batch: Batch):
         if len(self.memory) == 0:  # first task: plain SGD
             return super().observe(batch)
         # The reference pass runs in training mode, so batch-norm statistics see the memory too,
         # as in the official code (docs/decisions.md#reference-pass-bn).
-        x_ref, y_ref, ids_ref = self.memory.sample(self.hparams.ref_batch_size)
+        if self.hparams.ref_sampling == "task_balanced":
+            x_ref, y_ref, ids_ref = self.memory.sample_task_balanced(self.hparams.ref_batch_size)
+        else:
+            x_ref, y_ref, ids_ref = self.memory.sample(self.hparams.ref_batch_size)
         g_ref = self.flat.backward_into(G_REF, self.loss(self.model(x_ref), y_ref, ids_ref))
         loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
         g = self.flat.backward_into(G, loss)
-        if agem_project_(g, g_ref):
+        if g.is_cuda:  # count on the device; read once per task (flush_counters)
+            projected = agem_project_on_device_(g, g_ref)
+            self.pending_violations = projected.long() if self.pending_violations is None else self.pending_violations + projected
+        elif agem_project_(g, g_ref):
             self.violations[self.current_task.index] += 1
         self.flat.sgd_step(self.hparams.lr, G)
         return loss.detach()

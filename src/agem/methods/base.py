@@ -114,6 +114,10 @@ class ContinualMethod:
     def end_task(self, task: Task) -> None:
         pass
 
+    def flush_counters(self) -> None:
+        """Bring counters kept on the device into :attr:`violations` (the loop calls it before
+        reading them; A-GEM on CUDA counts there to avoid a host sync per step)."""
+
     def predict(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Class scores for evaluation, restricted to each example's task (argmax = prediction).
 

@@ -45,11 +45,25 @@ class FlatParameters:
             self.bind(0)
 
     def bind(self, row: int) -> torch.Tensor:
-        """Point every ``p.grad`` at row ``row`` of the gradient matrix and return that row."""
+        """Point every ``p.grad`` at row ``row`` of the gradient matrix and return that row.
+
+        Re-pointing costs ~10 µs (3 % of a VAN step); it is skipped when every ``p.grad`` is
+        still the view this method set for that row (VAN binds row 0 at every step).
+        """
+        bound = self.__dict__.get("_bound")
+        if bound is not None and bound[0] == row and bound[1] is self.grads and all(p.grad is v for p, v in zip(self.params, bound[3])):
+            return bound[2]
         flat = self.grads[row]
-        for p, (offset, n) in zip(self.params, self._slices):
-            p.grad = flat[offset : offset + n].view_as(p)
+        views = [flat[offset : offset + n].view_as(p) for p, (offset, n) in zip(self.params, self._slices)]
+        for p, view in zip(self.params, views):
+            p.grad = view
+        self._bound = (row, self.grads, flat, views)
         return flat
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_bound", None)  # rebuilt by the first bind after loading
+        return state
 
     def backward_into(self, row: int, loss: torch.Tensor) -> torch.Tensor:
         """Overwrite row ``row`` with ∂loss/∂θ and return it."""
@@ -57,6 +71,11 @@ class FlatParameters:
         flat.zero_()
         loss.backward()
         return flat
+
+    @property
+    def slices(self) -> list[tuple[int, int]]:
+        """(offset, size) of every trainable parameter in the flat vectors, in ``params`` order."""
+        return self._slices
 
     def sgd_step(self, lr: float, row: int = 0) -> None:
         """Plain SGD (constant learning rate, no momentum, no weight decay; paper §2)."""

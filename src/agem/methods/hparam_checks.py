@@ -39,13 +39,26 @@ class Range:
         return " and ".join(parts)
 
 
-def hparam(default, *, gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None):
-    """A hyper-parameter field with its valid range, e.g. ``lr: float = hparam(0.03, gt=0)``."""
+def hparam(default, *, gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None,
+           choices: tuple | None = None):
+    """A hyper-parameter field with its valid range, e.g. ``lr: float = hparam(0.03, gt=0)``, or
+    its valid values, e.g. ``hparam("uniform", choices=("uniform", "task_balanced"))``."""
+    if choices is not None:
+        return dataclasses.field(default=default, metadata={"choices": tuple(choices)})
     valid = Range(
         low=gt if gt is not None else ge, low_inclusive=gt is None,
         high=lt if lt is not None else le, high_inclusive=lt is None,
     )
     return dataclasses.field(default=default, metadata={"range": valid})
+
+
+def field_choices(cls: type, name: str) -> tuple | None:
+    """The values declared for field ``name`` on ``cls`` or a base, None if any value of its type goes."""
+    for klass in cls.__mro__:
+        declared = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if declared is not None and "choices" in declared.metadata:
+            return declared.metadata["choices"]
+    return None
 
 
 def field_range(cls: type, name: str) -> Range | None:
@@ -78,7 +91,9 @@ def check_values(instance) -> None:
     hints = typing.get_type_hints(cls)
     for declared in dataclasses.fields(cls):
         value, kind = getattr(instance, declared.name), hints.get(declared.name)
-        valid = field_range(cls, declared.name)
+        valid, choices = field_range(cls, declared.name), field_choices(cls, declared.name)
+        if choices is not None and value not in choices:
+            raise ValueError(f"{declared.name} must be one of {list(choices)}, got {value!r}")
         if _is_kind(value, kind) and (valid is None or valid.admits(value)):
             continue
         rule = " ".join(part for part in (_TYPE_NAMES.get(kind, ""), valid.describe() if valid else "") if part)

@@ -39,8 +39,17 @@ class EpisodicMemory:
     def n_tasks(self) -> int:
         return len(self._task_slices)
 
-    def add_task(self, task: Task) -> None:
-        """Store the per-class quota of ``task``'s training set (a class with fewer keeps all)."""
+    def add_task(self, task: Task, fill: str = "class_quota") -> None:
+        """Store the per-class quota of ``task``'s training set (a class with fewer keeps all).
+
+        ``fill: uniform`` stores ``size_per_task`` examples drawn uniformly from the whole
+        training set instead, whatever their classes (Avalanche's A-GEM; docs/speed.md#parity).
+        """
+        if fill == "uniform":
+            self.store(task, torch.randperm(task.n_train, generator=self.generator)[: self.size_per_task])
+            return
+        if fill != "class_quota":
+            raise ValueError(f"memory fill must be 'class_quota' or 'uniform', got {fill!r}")
         positions = []
         for of_class, quota in self.class_quotas(task):
             chosen = torch.randperm(len(of_class), generator=self.generator)[:quota]
@@ -76,12 +85,46 @@ class EpisodicMemory:
         # (18 µs against 59 µs for 256 × 784 floats), a visible share of A-GEM's extra cost.
         return self.x.index_select(0, chosen), self.y.index_select(0, chosen), self.task_ids.index_select(0, chosen)
 
+    def sample_task_balanced(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``batch_size // t`` examples from each of the t stored tasks, each drawn without
+        replacement from that task's memory (Avalanche's A-GEM reference batch; at least one
+        per task)."""
+        share = max(1, batch_size // self.n_tasks)
+        rows = [s.start + torch.randperm(s.stop - s.start, generator=self.generator)[:share] for _, s in self._task_slices]
+        chosen = torch.cat(rows).to(self.x.device)
+        return self.x.index_select(0, chosen), self.y.index_select(0, chosen), self.task_ids.index_select(0, chosen)
+
     def per_task(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Each stored task's examples (GEM's per-task constraints)."""
         return [(self.x[s], self.y[s], self.task_ids[s]) for _, s in self._task_slices]
+
+    def stacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """All stored tasks as [t, size, ...] views (no copy), or None when their sizes differ."""
+        sizes = {s.stop - s.start for _, s in self._task_slices}
+        if len(sizes) != 1:
+            return None
+        t, size = self.n_tasks, sizes.pop()
+        return self.x.view(t, size, *self.x.shape[1:]), self.y.view(t, size), self.task_ids.view(t, size)
 
     @property
     def nbytes(self) -> int:
         if self.x is None:
             return 0
         return sum(t.numel() * t.element_size() for t in (self.x, self.y, self.task_ids))
+
+
+def memory_shortfalls(tasks: list[Task], size_per_task: int) -> list[str]:
+    """One line per task whose memory will hold fewer than ``size_per_task`` examples because a
+    class has fewer training images than its quota (:meth:`EpisodicMemory.add_task` keeps them
+    all). The config check catches this before any job where the source's sizes are known; here
+    it is logged for the rest (AwA2's recurring classes, IDX files not there at start-up)."""
+    lines = []
+    for task in tasks:
+        counts = torch.bincount(task.train_labels().cpu())
+        counts = counts[counts > 0]
+        # The largest quota any class can get (the remainder goes to random classes).
+        quota = -(-size_per_task // len(counts))
+        if int(counts.min()) < quota:
+            lines.append(f"warning: task {task.index} has a class with {int(counts.min())} training images for a per-class quota "
+                         f"of up to {quota}: its memory may hold fewer than memory_per_task {size_per_task} examples")
+    return lines

@@ -43,6 +43,22 @@ def agem_project_(g: torch.Tensor, g_ref: torch.Tensor) -> bool:
     return True
 
 
+def agem_project_on_device_(g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:
+    """:func:`agem_project_` without a host synchronisation: returns whether it projected as a
+    0-dim tensor on ``g``'s device, for a GPU step that never waits for the device.
+
+    The coefficient is ``min(gᵀg_ref, 0) / g_refᵀg_ref``, zero when the constraint holds, so the
+    same kernels run either way (g − 0·g_ref = g exactly). The result equals
+    :func:`agem_project` to float rounding: the coefficient stays a float32 tensor instead of
+    becoming a Python float (the CPU path keeps :func:`agem_project_`, bit-identical to before).
+    """
+    dot = torch.dot(g, g_ref)
+    projected = dot < 0
+    coefficient = torch.where(projected, dot / torch.dot(g_ref, g_ref), torch.zeros_like(dot))
+    g.sub_(coefficient * g_ref)
+    return projected
+
+
 def solve_gem_dual(gram: np.ndarray, memory_dot_g: np.ndarray, margin: float, eps: float) -> np.ndarray:
     """Solve GEM's dual QP: min_v ½ vᵀ(P + εI)v + cᵀv subject to v ≥ margin.
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from agem.data.datasets import SOURCES
+from agem.data.datasets import SOURCES, check_source_options, source_sizes
+from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import spec_digest
 from agem.methods import METHODS, make_hyperparameters
 from agem.methods.plugins import MethodModuleError, load_method_modules, method_module
@@ -79,12 +83,17 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         raise ConfigError(problem)
 
 
-def check_config(config: dict, jobs_run_here: bool = True) -> None:
+def print_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def check_config(config: dict, jobs_run_here: bool = True, warn: Callable[[str], None] = print_warning) -> None:
     """Cross-check a schema-validated config; raise :class:`ConfigError` naming the offending key.
 
     Everything a job would otherwise find out only after Snakemake deleted its previous output
     is checked here, before any job. ``jobs_run_here``: jobs run on this machine (not on a
-    cluster's nodes), so the requested device must exist here.
+    cluster's nodes), so the requested device must exist here. ``warn`` receives what is allowed
+    but probably unintended (classes a split layout leaves unused).
     """
     # First: the methods of the user's own modules and installed packages must be registered
     # before the method names and hyper-parameters below are checked.
@@ -96,6 +105,7 @@ def check_config(config: dict, jobs_run_here: bool = True) -> None:
         if dataset not in config["benchmarks"]:
             raise ConfigError(f"datasets: {dataset!r} is not defined under 'benchmarks' (defined: {sorted(config['benchmarks'])})")
         _check_benchmark(dataset, config["benchmarks"][dataset])
+        _check_layout_and_memory(dataset, config["benchmarks"][dataset], warn)
     for method in config["methods"]:
         if method not in METHODS:
             raise ConfigError(f"methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
@@ -126,6 +136,55 @@ def _check_benchmark(dataset: str, spec: dict) -> None:
     for method in spec.get("methods", []):
         if method not in METHODS:
             raise ConfigError(f"{where}.methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+
+
+def _check_layout_and_memory(dataset: str, spec: dict, warn: Callable[[str], None]) -> None:
+    """The layout's classes and the memory's per-class quota against what the source holds."""
+    where = f"benchmarks.{dataset}"
+    options = spec.get("source_options", {})
+    try:
+        check_source_options(spec["source"], options)
+        sizes = source_sizes(spec["source"], options)
+    except (TypeError, ValueError, RawDataError) as exc:  # RawDataError: an unreadable IDX label file
+        raise ConfigError(f"{where}.source_options: {exc}") from exc
+    if spec["layout"] == "permuted" and "classes_per_task" in spec:
+        warn(f"{where}.classes_per_task is ignored: a permuted layout trains every class in every task")
+    if sizes is None:
+        return  # not known before the stream is built: the training job logs a short memory
+    classes_per_task = sizes.n_classes if spec["layout"] == "permuted" else spec["classes_per_task"]
+    if spec["layout"] == "split":
+        _check_split_classes(where, spec, sizes.n_classes, warn)
+    if sizes.min_train_per_class is None:
+        return
+    # The memory splits its slots evenly over a task's classes, the remainder one slot each.
+    quota = math.ceil(spec["memory_per_task"] / classes_per_task)
+    if quota > sizes.min_train_per_class:
+        raise ConfigError(
+            f"{where}.memory_per_task: {spec['memory_per_task']} slots over a task's {classes_per_task} classes ask up to "
+            f"{quota} examples of a class, but {sizes.origin} has as few as {sizes.min_train_per_class} training images "
+            f"in a class; the memory would hold fewer than configured (and Table 7 would count {spec['memory_per_task']}); "
+            f"use memory_per_task <= {sizes.min_train_per_class * classes_per_task}"
+        )
+
+
+def _check_split_classes(where: str, spec: dict, n_classes: int, warn: Callable[[str], None]) -> None:
+    per_task, n_tasks, n_cv = spec["classes_per_task"], spec["n_tasks"], spec.get("n_cv_tasks", 0)
+    if spec.get("class_sampling", "disjoint") == "with_replacement":
+        if (n_cv + 1) * per_task > n_classes:
+            raise ConfigError(
+                f"{where}: {n_cv} CV tasks x {per_task} classes leave fewer than {per_task} of the source's {n_classes} "
+                "classes for the evaluation tasks; lower n_cv_tasks or classes_per_task"
+            )
+        return
+    needed = n_tasks * per_task
+    if needed > n_classes:
+        raise ConfigError(
+            f"{where}: n_tasks {n_tasks} x classes_per_task {per_task} = {needed} classes, but the source has {n_classes}; "
+            f"lower n_tasks or classes_per_task (at most {n_classes // per_task} tasks of {per_task} classes)"
+        )
+    if needed < n_classes:
+        warn(f"{where}: n_tasks {n_tasks} x classes_per_task {per_task} = {needed} of the source's {n_classes} classes; "
+             f"{n_classes - needed} classes are never used (each seed leaves out different ones)")
 
 
 def _check_hparams(config: dict, dataset: str, method: str) -> None:

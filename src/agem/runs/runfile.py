@@ -104,6 +104,28 @@ def write_run(path: str | Path, record: RunRecord) -> None:
             f.create_dataset("curve_step", data=np.asarray(record.curve_step, dtype=np.int64))
 
 
+def run_file_problem(path: str | Path) -> str | None:
+    """What is wrong with an existing run file, found cheaply (no array is read), or None.
+
+    Run files are written atomically, so damage comes from outside: a copy cut short, a disk
+    error, a file of another version. The workflow checks every run file with this before it
+    builds its job graph (agem.pipeline.run_checks), so a damaged one is retrained rather than
+    failing the aggregation after Snakemake removed the previous tables.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            version = f.attrs.get("format_version")
+            version = version.item() if isinstance(version, np.generic) else version
+            if version != RUN_FORMAT_VERSION:
+                return f"has format version {version!r}, this code reads version {RUN_FORMAT_VERSION}"
+            missing = [name for name in ("acc_final", "acc_lca", "violations") if name not in f]
+            if missing:
+                return f"lacks dataset(s) {', '.join(missing)}"
+    except OSError as exc:  # a truncated copy fails at open: its superblock's end-of-file is past the end
+        return f"is not a readable HDF5 file ({exc})"
+    return None
+
+
 def read_run(path: str | Path) -> RunRecord:
     path = Path(path)
     if not path.is_file():

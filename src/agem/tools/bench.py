@@ -144,6 +144,7 @@ class Case:
     def violations(self) -> int | None:
         if self.method is None or self.past_tasks == 0:
             return None
+        self.method.flush_counters()
         return sum(self.method.violations.values()) - self.violations_before
 
     def result(self) -> CaseResult:
@@ -235,12 +236,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_cases(cases: list[Case], settings: BenchSettings, device: torch.device) -> None:
+def time_cases(cases: list[Case], settings: BenchSettings, device: torch.device, timer: Callable[[], float] = time.perf_counter) -> None:
+    """Time every case's steps, interleaved round by round, with ``timer`` (wall time by default;
+    ``time.thread_time`` counts only this thread's CPU time, robust to a shared machine)."""
     for case in cases:  # warm-up, untimed
         for _ in range(settings.warmup):
             case.step(case.calls)
             case.calls += 1
         if case.method is not None:
+            case.method.flush_counters()
             case.violations_before = sum(case.method.violations.values())
     _sync(device)
     per_round = [settings.repeats // settings.rounds + (r < settings.repeats % settings.rounds) for r in range(settings.rounds)]
@@ -248,10 +252,10 @@ def time_cases(cases: list[Case], settings: BenchSettings, device: torch.device)
         for case in cases:
             for _ in range(n):
                 _sync(device)
-                start = time.perf_counter()
+                start = timer()
                 case.step(case.calls)
                 _sync(device)
-                case.samples.append(time.perf_counter() - start)
+                case.samples.append(timer() - start)
                 case.calls += 1
 
 

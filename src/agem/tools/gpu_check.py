@@ -6,27 +6,33 @@ paper's Permuted MNIST shapes (MLP 784-256-256-10, 269,322 parameters):
 * A-GEM's projection (Eq. 11) of a conflicting gradient — relative error < 1e-5 in float32;
 * GEM's projection with 16 past tasks (the QP is solved on the host either way);
 * one whole A-GEM training step (reference pass, projection, SGD update) from the same weights;
+* A-GEM's projection without host synchronisation (:func:`agem_project_on_device_`, the CUDA
+  step's path: violations counted on the device) against the CPU's;
+* GEM's batched past-task gradients (``batched: true``, one vmap'd pass) against the loop's;
 
-and times a Permuted-MNIST-sized A-GEM run on synthetic images (17 tasks × 5,500 steps of batch
+times one step of A-GEM (t = 4) and of GEM with and without ``batched`` (t = 1, 4, 16) on the
+device, and times a Permuted-MNIST-sized A-GEM run on synthetic images (17 tasks × 5,500 steps of batch
 10 by default; timing only — random images carry no accuracy worth reading).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 
 from agem.methods import METHODS, Batch, make_hyperparameters
-from agem.methods.projection import agem_project, gem_project
+from agem.methods.projection import agem_project, agem_project_on_device_, gem_project
 from agem.networks.models import build_network
 from agem.tools.bench import BenchSettings, synthetic_stream
 from agem.training.loop import train_run
 from agem.training.settings import TrainSettings
 
 AGEM_TOLERANCE = 1e-5
+GEM_BATCHED_TOLERANCE = 1e-5  # vmap's kernels sum in another order than the loop's
 NETWORK = {"type": "mlp", "hidden": [256, 256]}
 
 
@@ -62,6 +68,68 @@ def _agem_after_one_step(device: torch.device, past_tasks: int, seed: int) -> to
     return method.flat.values
 
 
+def compare_sync_free_projection(device: torch.device, seed: int = 0) -> float:
+    generator = torch.Generator().manual_seed(seed)
+    g = torch.randn(100_000, generator=generator)
+    g_ref = -g + 0.5 * torch.randn(100_000, generator=generator)
+    on_device = g.to(device)
+    projected = agem_project_on_device_(on_device, g_ref.to(device))
+    if not bool(projected):
+        raise AssertionError("the sync-free projection did not report a conflicting gradient as projected")
+    return relative_error(agem_project(g, g_ref), on_device)
+
+
+def _method_after_past_tasks(name: str, hparams: dict, device: torch.device, past_tasks: int, seed: int):
+    stream = synthetic_stream(BenchSettings(past_tasks=[past_tasks], n_train=500, seed=seed), device)
+    torch.manual_seed(seed)
+    model = build_network(NETWORK, stream.input_shape, stream.n_outputs).to(device)
+    method = METHODS[name](model, stream, make_hyperparameters(name, hparams), 250, torch.Generator().manual_seed(seed))
+    for task in stream.tasks[:past_tasks]:
+        method.end_task(task)  # fill the memory exactly as after training those tasks
+    current = stream.tasks[past_tasks]
+    method.begin_task(current)
+    batches = []
+    for start in range(0, 200, 10):
+        x, y = current.train_batch(torch.arange(start, start + 10, device=device))
+        batches.append(Batch(x, y, torch.full_like(y, current.index)))
+    return method, batches
+
+
+def compare_gem_batched(device: torch.device, past_tasks: int = 4, seed: int = 0) -> float:
+    """Relative error of the batched past-task gradients against the loop's, on ``device``."""
+    rows = []
+    for batched in (False, True):
+        method, batches = _method_after_past_tasks("gem", {"lr": 0.1, "batched": batched}, device, past_tasks, seed)
+        method.observe(batches[0])
+        rows.append(method.flat.grads[1 : 1 + past_tasks])
+    return relative_error(rows[0], rows[1])
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(device: torch.device, steps: int = 20, seed: int = 0) -> dict[str, float]:
+    """Median ms per step (device synchronised around each) of A-GEM at t = 4 and GEM at t = 1, 4, 16."""
+    cases = {"agem t=4": ("agem", {"lr": 0.1, "ref_batch_size": 256}, 4)}
+    for t in (1, 4, 16):
+        cases[f"gem t={t}"] = ("gem", {"lr": 0.1}, t)
+        cases[f"gem batched t={t}"] = ("gem", {"lr": 0.1, "batched": True}, t)
+    timings = {}
+    for label, (name, hparams, past) in cases.items():
+        method, batches = _method_after_past_tasks(name, hparams, device, past, seed)
+        samples = []
+        for i in range(steps + 3):  # 3 warm-up steps
+            _sync(device)
+            started = time.perf_counter()
+            method.observe(batches[i % len(batches)])
+            _sync(device)
+            samples.append(time.perf_counter() - started)
+        timings[label] = 1e3 * statistics.median(samples[3:])
+    return timings
+
+
 def compare_agem_step(device: torch.device, seed: int = 0) -> float:
     return relative_error(_agem_after_one_step(torch.device("cpu"), 4, seed), _agem_after_one_step(device, 4, seed))
 
@@ -78,20 +146,25 @@ class GpuCheckResult:
     device: str
     errors: dict
     timing: dict | None
+    step_ms: dict | None = None
 
     @property
     def passed(self) -> bool:
-        return all(error < AGEM_TOLERANCE for name, error in self.errors.items() if name.startswith("agem"))
+        return all(error < AGEM_TOLERANCE for name, error in self.errors.items() if name.startswith("agem")) and self.errors.get(
+            "gem_batched_gradients", 0.0) < GEM_BATCHED_TOLERANCE
 
 
-def run_checks(device: torch.device, n_tasks: int = 17, n_train: int = 55_000, timed: bool = True) -> GpuCheckResult:
+def run_checks(device: torch.device, n_tasks: int = 17, n_train: int = 55_000, timed: bool = True, step_repeats: int = 20) -> GpuCheckResult:
     errors = compare_projections(device)
     errors["agem_step_parameters"] = compare_agem_step(device)
+    errors["agem_projection_no_sync"] = compare_sync_free_projection(device)
+    errors["gem_batched_gradients"] = compare_gem_batched(device)
+    step_ms = time_steps(device, step_repeats) if step_repeats > 0 else None
     started = time.perf_counter()
     timing = time_agem_run(device, n_tasks, n_train) if timed else None
     if timing is not None:
         timing["wall_seconds"] = time.perf_counter() - started
-    return GpuCheckResult(str(device), errors, timing)
+    return GpuCheckResult(str(device), errors, timing, step_ms)
 
 
 def report(result: GpuCheckResult) -> str:
@@ -101,9 +174,13 @@ def report(result: GpuCheckResult) -> str:
         t = result.timing
         lines.append(f"  A-GEM run, {t['tasks']} tasks, {t['steps']} steps: {t['train_seconds']:.1f}s training "
                      f"({t['steps_per_second']:.0f} steps/s), {t['wall_seconds']:.1f}s with evaluation")
-    lines.append(f"{'PASS' if result.passed else 'FAIL'}: A-GEM relative errors < {AGEM_TOLERANCE:g}")
+    if result.step_ms:
+        lines += [f"  step {label}: {ms:.2f} ms" for label, ms in result.step_ms.items()]
+        for t in (1, 4, 16):
+            lines.append(f"  GEM t={t}: loop / batched = {result.step_ms[f'gem t={t}'] / result.step_ms[f'gem batched t={t}']:.2f}x")
+    lines.append(f"{'PASS' if result.passed else 'FAIL'}: A-GEM relative errors < {AGEM_TOLERANCE:g}, GEM batched < {GEM_BATCHED_TOLERANCE:g}")
     return "\n".join(lines)
 
 
 def to_json(result: GpuCheckResult) -> str:
-    return json.dumps({"device": result.device, "errors": result.errors, "timing": result.timing, "passed": result.passed}, indent=2)
+    return json.dumps({"device": result.device, "errors": result.errors, "timing": result.timing, "step_ms": result.step_ms, "passed": result.passed}, indent=2)

@@ -17,10 +17,13 @@ from agem import __version__
 from agem.data.stream_files import check_stream_identity
 from agem.data.streams import load_stream
 from agem.io.provenance import git_commit
+from agem.methods import METHODS, RehearsalMethod
+from agem.methods.memory import memory_shortfalls
 from agem.methods.plugins import import_method_module
 from agem.runs.runfile import write_run
 from agem.training.cv import read_selected_hparams
 from agem.training.devices import resolve_device
+from agem.training.job_signals import JobKilled
 from agem.training.loop import train_run
 from agem.training.settings import TrainSettings
 
@@ -55,6 +58,9 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     # measurement (docs/reproduction.md#threads): pin BLAS to the job's thread budget.
     with threadpool_limits(limits=threads):
         stream = load_stream(stream_path, device)
+        if issubclass(METHODS[settings["method"]], RehearsalMethod):
+            for line in memory_shortfalls(stream.role_tasks(settings.get("training", {}).get("tasks", "eval")), settings["memory_per_task"]):
+                print(line, flush=True)
         record = train_run(
             stream,
             settings["method"],
@@ -69,7 +75,11 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     record.dataset = settings.get("dataset", record.dataset)
     record.config = {**settings, "seed": seed, "stream": str(stream_path), "threads": threads}
     record.versions = versions(device)
-    write_run(out, record)
+    try:
+        write_run(out, record)
+    except JobKilled as exc:  # every task trained; the run file (atomic) was not written
+        exc.tasks_done = record.acc_final.shape[0]
+        raise
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)  # the run file now holds everything
     print(f"wrote {out}: train {record.train_seconds:.1f}s, memory {record.memory_bytes:,} bytes" + (", DIVERGED" if record.diverged else ""))

