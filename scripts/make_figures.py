@@ -7,7 +7,7 @@ from agem.report.figures import DEFAULT_FIGURES, FIGURE_NAMES, make_figures
 
 
 def main() -> None:
-    run_aggregation_cli(make_figures, __doc__, "results/figures", only=FIGURE_NAMES, default_only=DEFAULT_FIGURES)
+    run_aggregation_cli(make_figures, __doc__, "results/default/figures", only=FIGURE_NAMES, default_only=DEFAULT_FIGURES)
 
 
 if __name__ == "__main__":

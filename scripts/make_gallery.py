@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write results/figures/README.md: every figure with its caption (agem.report.gallery)."""
+"""Write results/{experiment}/figures/README.md: every figure with its caption (agem.report.gallery)."""
 
 import argparse
 from pathlib import Path

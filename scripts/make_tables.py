@@ -14,7 +14,7 @@ from agem.report.paper_tables import PAPER_TABLES, write_paper_tables
 from agem.report.tables import write_main_tables
 
 MAIN = "main"
-ABLATION = "ablation"  # results/tables/ablation_epochs.csv: the runs behind Figs. 7-8
+ABLATION = "ablation"  # results/{experiment}/tables/ablation_epochs.csv: the runs behind Figs. 7-8
 
 
 def write(run_paths: Sequence[str], out_dir: str, datasets: Sequence[str] | None, methods: Sequence[str] | None,
@@ -28,7 +28,7 @@ def write(run_paths: Sequence[str], out_dir: str, datasets: Sequence[str] | None
 
 
 def main() -> None:
-    run_aggregation_cli(write, __doc__, "results/tables", only=(MAIN, *PAPER_TABLES, ABLATION), paper=True)
+    run_aggregation_cli(write, __doc__, "results/default/tables", only=(MAIN, *PAPER_TABLES, ABLATION), paper=True)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,9 @@ def test_agem_needs_less_than_gem_and_an_unknown_method_gets_nan():
     formula gets NaN instead of an error."""
     assert paper_memory_formula("agem", P, H, B, M, T) < paper_memory_formula("gem", P, H, B, M, T)
     assert math.isnan(paper_memory_formula("my_method", P, H, B, M, T))
+
+
+def test_experience_replay_counts_the_network_and_a_doubled_batch():
+    """ER (beyond the paper) is VAN's step on the batch joined with an equal memory batch."""
+    assert paper_memory_formula("er", P, H, B, M, T) == 4 * (P + 2 * B * H)
+    assert FORMULAS["er"].source.startswith("derived: ")

@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The documented command (docs/reproduction.md#reuse-runs).
 REBUILD = ("artefacts", "--cores", "2", "--config", "reuse_runs=true")
 CONFIG = {**TINY_CONFIG, "datasets": ["permuted_digits"]}
+# The tiny config's result set (named after tiny.yaml); the runs are shared under results/runs.
+EXPERIMENT = "tiny"
 TABLE_FILES = [f"tables/{stem}.{ext}" for a in TABLES for stem in a.stems for ext in ("html", "csv", "md", "tex")]
 # Permuted digits is of the MNIST/CIFAR kind: Figs. 1, 3, 6 have runs; Figs. 2, 4, 5 (CUB, AWA) none.
 DRAWN, NOT_RUN = ("fig1", "fig3", "fig6"), ("fig2", "fig4", "fig5")
@@ -84,7 +86,7 @@ def project(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def test_every_artefact_is_built(project):
     _, workdir, _ = project
-    results = workdir / "results"
+    results = workdir / "results" / EXPERIMENT
     for name in ARTEFACT_FILES:
         assert (results / name).stat().st_size > 0, name
     assert not (results / "figures" / "fig7_epochs_accuracy.png").exists()  # the ablation is not in `all`
@@ -105,7 +107,8 @@ def test_rebuild_after_editing_a_plotting_module_trains_nothing(project):
     snakefile, workdir, config = project
     results = workdir / "results"
     runs = [p.relative_to(results).as_posix() for p in results.glob("runs/*/*/*.h5")]
-    before = mtimes(results, FIGURE_FILES + TABLE_FILES + runs)
+    artefacts = [f"{EXPERIMENT}/{name}" for name in FIGURE_FILES + TABLE_FILES]
+    before = mtimes(results, artefacts + runs)
     # Edit a plotting module (of the workflow copy). Snakemake reruns a job whose input is newer
     # and whose content changed: a bare touch of an unchanged file is not enough.
     plotting = snakefile.parent / "src" / "agem" / "report" / "figures.py"
@@ -118,9 +121,9 @@ def test_rebuild_after_editing_a_plotting_module_trains_nothing(project):
     assert not {"train", "build_stream", "cv_train"} & set(jobs), jobs
     assert set(DRAWN) <= set(jobs) and not set(NOT_RUN) & set(jobs), jobs
     assert not {a.name for a in TABLES} & set(jobs), jobs  # tables do not depend on figures.py
-    after = mtimes(results, FIGURE_FILES + TABLE_FILES + runs)
-    assert all(after[name] > before[name] for name in FIGURE_FILES)
-    assert all(after[name] == before[name] for name in TABLE_FILES + runs)
+    after = mtimes(results, artefacts + runs)
+    assert all(after[f"{EXPERIMENT}/{name}"] > before[f"{EXPERIMENT}/{name}"] for name in FIGURE_FILES)
+    assert all(after[name] == before[name] for name in [f"{EXPERIMENT}/{name}" for name in TABLE_FILES] + runs)
     # The rebuild leaves the ordinary pipeline up to date: nothing to train, nothing to redraw.
     assert "Nothing to be done" in snakemake(snakefile, workdir, "--cores", "2", "--configfile", str(config))
 
@@ -141,7 +144,7 @@ def test_bundle_round_trip_rebuilds_everything_in_a_fresh_folder_without_trainin
     snakefile, workdir, config = project
     output = snakemake(snakefile, workdir, "bundle", "--cores", "1", "--configfile", str(config))
     assert set(ran(output)) == {"bundle"}
-    bundle = workdir / "results" / "bundle" / "agem-results.tar.gz"
+    bundle = workdir / "results" / EXPERIMENT / "bundle" / "agem-results.tar.gz"
 
     fresh = tmp_path / "fresh"  # a fresh clone: no results, no streams, no Snakemake metadata
     imported = subprocess.run([sys.executable, str(REPO / "scripts" / "bundle.py"), "import", str(bundle),
@@ -152,10 +155,11 @@ def test_bundle_round_trip_rebuilds_everything_in_a_fresh_folder_without_trainin
                        str(fresh / "results" / "imported" / "config.yaml"), "--config", "reuse_runs=true")
     assert not {"train", "build_stream", "download", "build_images"} & set(ran(output))
     assert not (fresh / "results" / "streams").exists()
+    # The bundle's config names the experiment: the tables come back in the same folder.
     for name in ARTEFACT_FILES:
-        assert (fresh / "results" / name).is_file(), name
+        assert (fresh / "results" / EXPERIMENT / name).is_file(), name
     for name in ("tables/main.csv", "tables/table4_mnist_cifar.csv", "tables/table2_memory_vs_test.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(fresh / "results" / name), pd.read_csv(workdir / "results" / name))
+        pd.testing.assert_frame_equal(pd.read_csv(fresh / "results" / EXPERIMENT / name), pd.read_csv(workdir / "results" / EXPERIMENT / name))
     snakemake(snakefile, fresh, "--cores", "1", "--configfile", str(fresh / "results" / "imported" / "config.yaml"),
               "--config", "reuse_runs=true", "--report", str(fresh / "report.zip"))
     assert (fresh / "report.zip").stat().st_size > 10_000
@@ -168,9 +172,10 @@ def test_epochs_ablation_is_optional_and_writes_apart(project):
     output = snakemake(snakefile, workdir, "ablation_epochs", "--cores", "2", "--configfile", str(config), str(ablation))
     # 2 networks × 1 method × 2 epochs × 1 seed, and nothing of the main pipeline.
     assert ran(output) == {"train_ablation": 4, "ablation_epochs": 1}
-    frame = pd.read_csv(workdir / "results" / "tables" / "ablation_epochs.csv")
+    # The last config file names the result set; ablation.yaml is a shared folder's name, so it gets a suffix.
+    frame = pd.read_csv(workdir / "results" / "ablation_experiment" / "tables" / "ablation_epochs.csv")
     assert sorted(zip(frame.network, frame.epochs)) == [("big", 1), ("big", 2), ("small", 1), ("small", 2)]
     runs = sorted(p.relative_to(workdir / "results").as_posix() for p in (workdir / "results" / "ablation").rglob("*.h5"))
     assert runs[0] == "ablation/runs/permuted_digits/big/van/epochs1/seed7.h5"
     for stem in ("fig7_epochs_accuracy", "fig8_epochs_forgetting"):
-        assert (workdir / "results" / "figures" / f"{stem}.png").stat().st_size > 10_000
+        assert (workdir / "results" / "ablation_experiment" / "figures" / f"{stem}.png").stat().st_size > 10_000

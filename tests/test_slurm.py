@@ -99,14 +99,14 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
     assert local.returncode == 0, local.stderr[-3000:]
     # Same seeds, same accuracies: the tables agree except for the measured time, the runs bit for bit,
     # and so do the figures drawn from accuracies only.
-    tables = [pd.read_csv(d / "results" / "tables" / "main.csv")[ACCURACY_COLUMNS] for d in (slurm_dir, local_dir)]
+    tables = [pd.read_csv(d / "results" / "config" / "tables" / "main.csv")[ACCURACY_COLUMNS] for d in (slurm_dir, local_dir)]
     pd.testing.assert_frame_equal(*tables)
     for run in (slurm_dir / "results" / "runs").rglob("*.h5"):
         on_slurm, here = read_run(run), read_run(local_dir / run.relative_to(slurm_dir))
         np.testing.assert_array_equal(on_slurm.acc_final, here.acc_final)
         np.testing.assert_array_equal(on_slurm.acc_lca, here.acc_lca)
     for figure in ("fig3_accuracy_vs_tasks.png", "fig3_lca_vs_beta.png", "fig6_violations.png"):
-        assert (slurm_dir / "results" / "figures" / figure).read_bytes() == (local_dir / "results" / "figures" / figure).read_bytes()
+        assert (slurm_dir / "results" / "config" / "figures" / figure).read_bytes() == (local_dir / "results" / "config" / "figures" / figure).read_bytes()
 
 
 @pytest.mark.parametrize("jobs", [4, 1])

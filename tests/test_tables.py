@@ -94,3 +94,16 @@ def test_cli(tmp_path, monkeypatch, capsys):
     run_script("make_tables", "--runs", *map(str, paths), "--datasets", "mnist", "--methods", "van", "--out-dir", str(out_dir))
     assert f"wrote {out_dir / 'main.csv'}" in capsys.readouterr().out
     assert len(pd.read_csv(out_dir / "main.csv")) == 1
+
+
+def test_methods_beyond_the_paper_are_marked(tmp_path):
+    """ER is not in the paper: its row carries ‡ (\\ddag in LaTeX) and the note says why; a table of
+    the paper's methods only has neither."""
+    records = [make_record("mnist", method, seed) for method in ("van", "er") for seed in (0, 1)]
+    write_tables(write_records(tmp_path / "runs", records), tmp_path / "with_er", datasets=["mnist"], methods=["van", "er"])
+    markdown, latex = (tmp_path / "with_er" / "main.md").read_text(), (tmp_path / "with_er" / "main.tex").read_text()
+    assert "| ER ‡ " in markdown and "| VAN " in markdown and "VAN ‡" not in markdown
+    assert "‡: beyond the paper" in markdown and "ER \\ddag{}" in latex and "‡" not in latex
+    assert "‡: beyond the paper" in (tmp_path / "with_er" / "main.html").read_text()
+    write_tables(write_records(tmp_path / "runs_van", records[:2]), tmp_path / "van", datasets=["mnist"], methods=["van"])
+    assert "‡" not in (tmp_path / "van" / "main.md").read_text()

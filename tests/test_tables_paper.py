@@ -225,3 +225,21 @@ def test_agem_time_over_agem_is_exactly_one_whatever_its_spread():
     assert ours(per_seed, "d", "agem", "time_vs_agem") == (1.0, 0.0)  # not 1 ± 0.35 from propagating 40 ± 10 twice
     assert ours(per_seed, "d", "agem", "train_seconds") == (40.0, 10.0)
     assert all(np.isnan(ours(per_seed, "e", "agem", "time_vs_agem")))  # not run
+
+
+def test_a_method_beyond_the_paper_is_marked_and_has_no_paper_value(tmp_path):
+    """ER (not in the paper) comes after the paper's methods, marked ‡ with the note saying why."""
+    records = [make_record("permuted_mnist5k", method, 0, (0.9, 0.8, 0.9), 0.3, 10.0, 1000) for method in ("er", "agem")]
+    paths = write_records(tmp_path / "runs", records)
+    with redirect_stdout(StringIO()):
+        run_script("make_tables", "--runs", *map(str, paths), "--datasets", "permuted_mnist5k",
+                   "--methods", "er", "agem", "--out-dir", str(tmp_path / "tables"), "--only", "table4")
+    frame = pd.read_csv(tmp_path / "tables" / "table4_mnist_cifar.csv", keep_default_na=False, na_values=[""])
+    er = frame[(frame.dataset == "permuted_mnist5k") & (frame.method == "er") & (frame.metric == "A_T")].iloc[0]
+    assert np.isnan(er.paper_mean) and er.verdict == NO_PAPER_VALUE
+    markdown = (tmp_path / "tables" / "table4_mnist_cifar.md").read_text(encoding="utf-8")
+    methods = [r["Method"] for r in markdown_rows(markdown) if r["Dataset"] == "Permuted MNIST (5k)"]
+    assert methods[-1] == "ER ‡" and "A-GEM" in methods and not any("‡" in m for m in methods[:-1])
+    assert "‡: beyond the paper" in markdown
+    assert "ER \\ddag{}" in (tmp_path / "tables" / "table4_mnist_cifar.tex").read_text(encoding="utf-8")
+    assert "‡: beyond the paper" in (tmp_path / "tables" / "table4_mnist_cifar.html").read_text(encoding="utf-8")

@@ -70,7 +70,7 @@ def test_tiny_end_to_end_run_writes_tables_and_figures_deterministically(tmp_pat
         outputs.append(workdir / "results")
 
     results = outputs[0]
-    main = pd.read_csv(results / "tables" / "main.csv")
+    main = pd.read_csv(results / "tiny" / "tables" / "main.csv")  # the experiment is named after tiny.yaml
     assert list(main.columns[:11]) == [
         "dataset", "method", "n_seeds", "A_T_mean", "A_T_std", "F_T_mean", "F_T_std",
         "LCA10_mean", "LCA10_std", "train_seconds_mean", "memory_bytes",
@@ -80,8 +80,8 @@ def test_tiny_end_to_end_run_writes_tables_and_figures_deterministically(tmp_pat
     ]
     assert (main.n_seeds == 1).all()
     for stem in ("fig1_bars", "fig3_accuracy_vs_tasks", "fig3_lca_vs_beta", "fig6_violations"):
-        assert (results / "figures" / f"{stem}.png").stat().st_size > 10_000
-        assert (results / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert (results / "tiny" / "figures" / f"{stem}.png").stat().st_size > 10_000
+        assert (results / "tiny" / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
 
     run = read_run(results / "runs" / "permuted_digits" / "agem" / "seed7.h5")
     assert run.acc_final.shape == (3, 3)  # the 3 evaluation tasks; the CV task is not trained on

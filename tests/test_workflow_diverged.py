@@ -29,9 +29,10 @@ def test_a_nan_producing_learning_rate_gives_a_green_job_a_diverged_run_and_infi
     assert diverged.diverged and diverged.diverged_step >= 0
     assert not read_run(results / "runs" / "permuted_digits" / "van" / "seed7.h5").diverged
 
-    main = pd.read_csv(results / "tables" / "main.csv").set_index("method")
+    main = pd.read_csv(results / "diverging" / "tables" / "main.csv").set_index("method")
     assert main.loc["pi", "A_T_mean"] == float("inf") and main.loc["pi", "n_diverged"] == 1
     assert 0 < main.loc["van", "A_T_mean"] < 100 and main.loc["van", "n_diverged"] == 0
-    rows = {cells[2]: cells for cells in (line.split("|") for line in (results / "tables" / "main.md").read_text().splitlines()) if len(cells) > 3}
+    markdown = (results / "diverging" / "tables" / "main.md").read_text()
+    rows = {cells[2]: cells for cells in (line.split("|") for line in markdown.splitlines()) if len(cells) > 3}
     rows = {method.strip(): [cell.strip() for cell in cells] for method, cells in rows.items()}
     assert "∞" in rows["PI"] and "∞" not in rows["VAN"]

@@ -26,9 +26,9 @@ rule ablation_epochs:
         code=ABLATION_CODE,
     output:
         ABLATION_FIGURE_FILES,
-        table=f"{RESULTS}/tables/ablation_epochs.csv",
+        table=f"{OUT}/tables/ablation_epochs.csv",
     log:
-        f"{RESULTS}/logs/figures/ablation_epochs.log",
+        f"{OUT}/logs/figures/ablation_epochs.log",
     conda:
         AGEM_ENV
     params:

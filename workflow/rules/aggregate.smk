@@ -1,11 +1,14 @@
 # The paper's tables and figures, one rule per artefact (agem.report.paper.ARTEFACTS), each built from
 # whatever runs of its datasets the config has: a dataset or method without runs is a gap.
 #
-#   tables        results/tables/main.*                   the main table (Table 4 layout; .html in the report), per-seed CSVs
-#   table2..7     results/tables/table{N}_{topic}.*       paper vs ours, Δ in σ, verdict
-#   summary       results/tables/reproduction_summary.*   verdict counts, the paper's claims
-#   fig1..fig6    results/figures/fig{N}_{topic}.{png,pdf}
-#   figures       results/figures/README.md               every figure with its caption
+#   tables        results/{experiment}/tables/main.*                  the main table (Table 4 layout; .html in the report), per-seed CSVs
+#   table2..7     results/{experiment}/tables/table{N}_{topic}.*      paper vs ours, Δ in σ, verdict
+#   summary       results/{experiment}/tables/reproduction_summary.*  verdict counts, the paper's claims
+#   fig1..fig6    results/{experiment}/figures/fig{N}_{topic}.{png,pdf}
+#   figures       results/{experiment}/figures/README.md              every figure with its caption
+#
+# {experiment}: this configuration's result set (agem.pipeline.experiment); the runs it reads are
+# shared by every experiment under results/runs/.
 #   targets: paper_tables, artefacts (all of the above)
 #
 # Every rule also lists the code that draws it as input (common.smk): editing a plotting module
@@ -19,10 +22,10 @@ rule tables:
         runs=available(run_files()),
         code=TABLE_CODE,
     output:
-        captioned(f"{RESULTS}/tables/main.html", "main", "Tables"),
+        captioned(f"{OUT}/tables/main.html", "main", "Tables"),
         MAIN_TABLE_FILES,
     log:
-        f"{RESULTS}/logs/tables.log",
+        f"{OUT}/logs/tables.log",
     conda:
         AGEM_ENV
     params:
@@ -48,7 +51,7 @@ for artefact in TABLES:
             # HTML first: the report shows the readable side-by-side table, not the long CSV.
             artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables"),
         log:
-            f"{RESULTS}/logs/tables/{artefact.name}.log",
+            f"{OUT}/logs/tables/{artefact.name}.log",
         conda:
             AGEM_ENV
         params:
@@ -73,7 +76,7 @@ rule summary:
     output:
         SUMMARY_FILES,
     log:
-        f"{RESULTS}/logs/tables/summary.log",
+        f"{OUT}/logs/tables/summary.log",
     conda:
         AGEM_ENV
     params:
@@ -97,7 +100,7 @@ for artefact in FIGURES:
         output:
             artefact_outputs(artefact, "figures", ("png", "pdf"), "Figures"),
         log:
-            f"{RESULTS}/logs/figures/{artefact.name}.log",
+            f"{OUT}/logs/figures/{artefact.name}.log",
         conda:
             AGEM_ENV
         params:
@@ -120,14 +123,14 @@ rule paper_tables:
 
 
 rule figures:
-    """The paper's Figures 1-6 and results/figures/README.md, each with its caption."""
+    """The paper's Figures 1-6 and results/{experiment}/figures/README.md, each with its caption."""
     input:
         figures=[getattr(rules, artefact.name).output for artefact in FIGURES if drawn(artefact)],
         code=GALLERY_CODE,
     output:
-        f"{RESULTS}/figures/README.md",
+        f"{OUT}/figures/README.md",
     log:
-        f"{RESULTS}/logs/figures/gallery.log",
+        f"{OUT}/logs/figures/gallery.log",
     conda:
         AGEM_ENV
     params:

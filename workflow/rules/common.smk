@@ -23,11 +23,12 @@ from agem.pipeline.config import (
     stream_spec,
     to_json,
 )
+from agem.pipeline.experiment import experiment_folder, experiment_name
 from agem.pipeline.interrupts import interrupted_run_note
 from agem.pipeline.paths import RESULTS
 from agem.pipeline.run_checks import check_existing_runs
 from agem.report.paper import ABLATION_FIGURES, FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
-from agem.runs.bundle import DEFAULT_BUNDLE, export_bundle
+from agem.runs.bundle import BUNDLE_NAME, export_bundle
 from agem.training.cv import grid_points
 
 # ---- The config: every problem reported before any job starts -------------------------------
@@ -41,6 +42,12 @@ validate(config, "../schemas/config.schema.yaml")
 check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
 check_ablation(config)
 
+# The result set (agem.pipeline.experiment): tables, figures and the bundle of this configuration
+# go to results/{experiment}/, runs stay shared. The resolved config names it, so the config in
+# a results bundle rebuilds into the same folder.
+EXPERIMENT = experiment_name(config, workflow.config_settings.configfiles, workflow.config_settings.config)
+config["experiment"] = EXPERIMENT
+
 # reuse_runs: the run files under results/ are the input and no training rule exists (Snakefile).
 REUSE_RUNS = config["reuse_runs"]
 
@@ -49,6 +56,13 @@ REUSE_RUNS = config["reuse_runs"]
 # captions and paper values are found beside the Snakefile.
 
 RAW = RAW_ROOT.as_posix()
+OUT = experiment_folder(EXPERIMENT)
+BUNDLE = f"{OUT}/bundle/{BUNDLE_NAME}"
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    print(
+        f"experiment {EXPERIMENT}: tables and figures in {OUT}/ (name it with --config experiment=NAME)",
+        file=sys.stderr,
+    )
 REPO = Path(workflow.basedir)
 SCRIPTS = REPO / "scripts"
 PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
@@ -277,16 +291,16 @@ def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], categor
     """The artefact's files; the first extension of each stem goes into the report with its caption."""
     outputs = []
     for stem in artefact.stems:
-        outputs.append(captioned(f"{RESULTS}/{folder}/{stem}.{extensions[0]}", stem, category))
-        outputs += [f"{RESULTS}/{folder}/{stem}.{extension}" for extension in extensions[1:]]
+        outputs.append(captioned(f"{OUT}/{folder}/{stem}.{extensions[0]}", stem, category))
+        outputs += [f"{OUT}/{folder}/{stem}.{extension}" for extension in extensions[1:]]
     return outputs
 
 
-MAIN_TABLE_FILES = [f"{RESULTS}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")]
-PAPER_TABLE_CSVS = [f"{RESULTS}/tables/{artefact.stems[0]}.csv" for artefact in TABLES]
+MAIN_TABLE_FILES = [f"{OUT}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")]
+PAPER_TABLE_CSVS = [f"{OUT}/tables/{artefact.stems[0]}.csv" for artefact in TABLES]
 SUMMARY_FILES = [
-    captioned(f"{RESULTS}/tables/{SUMMARY_STEM}.csv", SUMMARY_STEM, "Reproduction summary"),
-    f"{RESULTS}/tables/{SUMMARY_STEM}.md",
+    captioned(f"{OUT}/tables/{SUMMARY_STEM}.csv", SUMMARY_STEM, "Reproduction summary"),
+    f"{OUT}/tables/{SUMMARY_STEM}.md",
 ]
 ABLATION_FIGURE_FILES = [
     output

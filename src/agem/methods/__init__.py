@@ -16,9 +16,13 @@ from agem.methods.base import (
     make_hyperparameters,
     register,
 )
+from agem.methods.hparam_checks import hparam
+from agem.methods.memory import EpisodicMemory
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METHODS", "Batch", "ContinualMethod", "Hyperparameters", "RehearsalMethod", "make_hyperparameters", "register"]
+# What a method defined outside this package needs (src/agem/methods/README.md).
+__all__ = ["METHODS", "Batch", "ContinualMethod", "EpisodicMemory", "Hyperparameters", "RehearsalMethod", "hparam",
+           "make_hyperparameters", "register"]

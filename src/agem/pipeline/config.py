@@ -15,6 +15,7 @@ from agem.data.datasets import SOURCES, check_source_options, source_sizes
 from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import spec_digest
 from agem.methods import METHODS, make_hyperparameters
+from agem.methods.plugins import MethodModuleError, load_method_modules, method_module
 from agem.networks.models import check_network_spec
 from agem.training.cv import grid_points
 from agem.training.devices import check_device_available
@@ -94,6 +95,12 @@ def check_config(config: dict, jobs_run_here: bool = True, warn: Callable[[str],
     cluster's nodes), so the requested device must exist here. ``warn`` receives what is allowed
     but probably unintended (classes a split layout leaves unused).
     """
+    # First: the methods of the user's own modules and installed packages must be registered
+    # before the method names and hyper-parameters below are checked.
+    try:
+        load_method_modules(config.get("method_modules", []))
+    except MethodModuleError as exc:
+        raise ConfigError(str(exc)) from exc
     for dataset in config["datasets"]:
         if dataset not in config["benchmarks"]:
             raise ConfigError(f"datasets: {dataset!r} is not defined under 'benchmarks' (defined: {sorted(config['benchmarks'])})")
@@ -250,6 +257,9 @@ def job_settings(config: dict, dataset: str, method: str, hparams: dict | None =
         # thread count: results are bit-identical only at a fixed count, so changing it retrains.
         "stream_spec_sha256": spec_digest(stream_spec(config, dataset)),
         "train_threads": config.get("train_threads", 1),
+        # Only for a method from outside this package (agem.methods.plugins): the job imports it.
+        # Built-in methods' settings stay as they were, so their runs are not retrained.
+        **({"method_module": module} if (module := method_module(method)) is not None else {}),
     }
 
 

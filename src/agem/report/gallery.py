@@ -1,4 +1,4 @@
-"""``results/figures/README.md``: every figure of the run with its caption, one page to browse.
+"""``results/{experiment}/figures/README.md``: every figure of the run with its caption, one page to browse.
 
 The captions are the report's (``workflow/report/{stem}.rst``), so the gallery and
 ``snakemake --report`` say the same thing about each figure.

@@ -7,8 +7,14 @@ from collections.abc import Iterable, Sequence
 METHOD_LABELS = {
     "van": "VAN", "ewc": "EWC", "pi": "PI", "mas": "MAS", "rwalk": "RWALK",
     "prognn": "PROG-NN", "prog_nn": "PROG-NN", "gem": "GEM", "sgem": "S-GEM",
-    "agem": "A-GEM", "a_gem": "A-GEM", "icarl": "iCaRL", "multitask": "MULTI-TASK",
+    "agem": "A-GEM", "a_gem": "A-GEM", "icarl": "iCaRL", "multitask": "MULTI-TASK", "er": "ER",
 }
+
+
+# The paper's row order (App. E); methods it does not have (ER, a user's own) come after them.
+PAPER_METHOD_ORDER = ("van", "icarl", "ewc", "pi", "mas", "rwalk", "prognn", "gem", "sgem", "agem", "multitask")
+BEYOND_THE_PAPER_MARK = "‡"
+BEYOND_THE_PAPER_NOTE = f"{BEYOND_THE_PAPER_MARK}: beyond the paper (a method it does not have, so no paper values). "
 
 
 DATASET_LABELS = {
@@ -23,6 +29,17 @@ DATASET_LABELS = {
 
 def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method.replace("_", "-").upper())
+
+
+def table_method_label(method: str) -> str:
+    """A table row's method label, marked when the paper does not have the method (ER)."""
+    label = method_label(method)
+    return label if method in PAPER_METHOD_ORDER else f"{label} {BEYOND_THE_PAPER_MARK}"
+
+
+def beyond_the_paper_note(methods: Iterable[str]) -> str:
+    """The note explaining the mark, when some of ``methods`` carry it."""
+    return BEYOND_THE_PAPER_NOTE if any(m not in PAPER_METHOD_ORDER for m in methods) else ""
 
 
 def dataset_label(dataset: str) -> str:

@@ -49,6 +49,12 @@ FORMULAS: dict[str, MemoryFormula] = {
         "derived: network and the frozen previous network; the batch and a replay batch of the default size B",
         lambda P, H, B, M, T: 2 * P + 2 * B * H,
     ),
+    # Beyond the paper (Table 7 has no ER): counted like VAN, whose step it is on twice the batch.
+    "er": MemoryFormula(
+        "P + 2BH",
+        "derived: network only, like VAN; the batch and an equal memory batch of B in one pass",
+        lambda P, H, B, M, T: P + 2 * B * H,
+    ),
 }
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from agem.report.labels import PAPER_METHOD_ORDER
+
 REPO = Path(__file__).resolve().parents[3]
 PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
 PAPER_RESULTS_SCHEMA = REPO / "workflow" / "schemas" / "paper_results.schema.yaml"
@@ -171,8 +173,6 @@ JE_SUFFIX = "_je"
 CUB_JE, AWA_JE = CUB + JE_SUFFIX, AWA + JE_SUFFIX
 PAPER_DATASETS = (MNIST, CIFAR, CUB, CUB_JE, AWA, AWA_JE)
 
-# The paper's row order (App. E); methods it does not have come after, in the config's order.
-PAPER_METHOD_ORDER = ("van", "icarl", "ewc", "pi", "mas", "rwalk", "prognn", "gem", "sgem", "agem", "multitask")
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class Artefact:
     """One table or figure of the paper: its rule name, output stems and datasets."""
 
     name: str                 # rule name and --only key, e.g. "table4", "fig3"
-    stems: tuple[str, ...]    # results/tables/{stem}.* or results/figures/{stem}.*
+    stems: tuple[str, ...]    # results/{experiment}/tables/{stem}.* or …/figures/{stem}.*
     paper_datasets: tuple[str, ...]
     # Also our benchmarks that have no counterpart in the paper (the embedded digits): they get
     # rows without paper values in the tables and panels in the figures that cover MNIST/CIFAR.

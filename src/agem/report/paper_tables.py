@@ -25,7 +25,7 @@ import pandas as pd
 
 from agem.io.atomic import write_text
 from agem.report.frames import per_seed_metrics, select_runs, summarise
-from agem.report.labels import dataset_label, method_label
+from agem.report.labels import beyond_the_paper_note, dataset_label, table_method_label
 from agem.report.memory_formulas import FORMULAS, paper_memory_formula
 from agem.report.paper import (
     ARTEFACTS,
@@ -320,7 +320,7 @@ def display_comparison(frame: pd.DataFrame, table: PaperTable, style: str = "uni
     for (dataset, method), group in frame.groupby(["dataset", "method"], sort=False):
         first = group.iloc[0]
         runs = str(first.n_seeds) + (f" (+{first.n_diverged} diverged)" if first.n_diverged else "")
-        cells = [dataset_label(dataset), method_label(method), runs]
+        cells = [dataset_label(dataset), table_method_label(method), runs]
         for row in group.itertuples(index=False):
             cells += [_part_cell(row, part, style) for part in METRICS[row.metric].parts]
         rows.append(cells)
@@ -339,7 +339,7 @@ def scale_notes(datasets: Iterable[str]) -> str:
 
 
 def render_markdown(frame: pd.DataFrame, table: PaperTable, paper: PaperResults) -> str:
-    note = _NOTE.format(source=paper.source, extra=table.note + scale_notes(frame["dataset"]))
+    note = _NOTE.format(source=paper.source, extra=table.note + scale_notes(frame["dataset"]) + beyond_the_paper_note(frame["method"]))
     return f"# {table.title}\n\n" + markdown_table(display_comparison(frame, table, "unicode"), 3, note)
 
 
@@ -358,7 +358,7 @@ def write_paper_table(table: PaperTable, paper: PaperResults, per_seed: pd.DataF
         write_text(out_dir / f"{table.stem}.md", render_markdown(frame, table, paper)),
         write_text(out_dir / f"{table.stem}.tex", render_latex(frame, table)),
         write_text(out_dir / f"{table.stem}.html", html_table(display_comparison(frame, table, "unicode"), table.title,
-                                                              _NOTE.format(source=paper.source, extra=table.note))),
+                                                              _NOTE.format(source=paper.source, extra=table.note + beyond_the_paper_note(frame["method"])))),
     ]
 
 

@@ -31,7 +31,7 @@ from agem.report.frames import (
     per_seed_metrics,
     per_task_frame,
 )
-from agem.report.labels import dataset_label, method_label
+from agem.report.labels import beyond_the_paper_note, dataset_label, table_method_label
 from agem.runs.runfile import RunRecord
 
 # Cell formats of the readable tables: (decimals of the mean, decimals of the std), as App. E prints.
@@ -107,7 +107,7 @@ def display_table(main: pd.DataFrame, style: str = "unicode") -> pd.DataFrame:
     for row in main.itertuples(index=False):
         rows.append([
             dataset_label(row.dataset),
-            method_label(row.method),
+            table_method_label(row.method),
             str(row.n_seeds) + (f" (+{row.n_diverged} diverged)" if row.n_diverged else ""),
             *(format_mean_std(getattr(row, f"{metric}_mean"), getattr(row, f"{metric}_std"),
                               _CELL_DECIMALS[metric], style, row.n_seeds) for metric in ("A_T", "F_T", "LCA10")),
@@ -121,7 +121,7 @@ _MARKDOWN_NOTE = (
     "mean ± std over the non-diverged seeds (numpy, ddof=0); A_T in %, F_T as a fraction; "
     "LCA_10 by the trapezoid rule of the authors' notebook (Eq. 5 values: metrics_per_seed.csv); "
     "∞: every seed diverged; –: undefined (MULTI-TASK has no F_T or LCA; one seed has no spread); "
-    "memory: max over seeds."
+    "memory: max over seeds. "
 )
 
 
@@ -145,10 +145,11 @@ def html_table(display: pd.DataFrame, title: str, note: str) -> str:
 
 
 def to_markdown(main: pd.DataFrame) -> str:
-    return markdown_table(display_table(main, "unicode"), 3, _MARKDOWN_NOTE)
+    return markdown_table(display_table(main, "unicode"), 3, _MARKDOWN_NOTE + beyond_the_paper_note(main["method"]))
 
 
-_LATEX_SPECIALS = str.maketrans({c: "\\" + c for c in "&%_#$"})
+# ‡ marks methods beyond the paper (agem.report.labels); LaTeX without a Unicode font needs \ddag.
+_LATEX_SPECIALS = str.maketrans({**{c: "\\" + c for c in "&%_#$"}, "‡": r"\ddag{}"})
 
 
 def latex_escape(text: str) -> str:
@@ -194,7 +195,8 @@ def write_main_tables(records: Sequence[RunRecord], out_dir: str | Path,
         "main.csv": main.to_csv(index=False),
         "main.md": to_markdown(main),
         "main.tex": to_latex(main),
-        "main.html": html_table(display_table(main, "unicode"), "Main table (paper Table 4 layout)", _MARKDOWN_NOTE),
+        "main.html": html_table(display_table(main, "unicode"), "Main table (paper Table 4 layout)",
+                                _MARKDOWN_NOTE + beyond_the_paper_note(main["method"])),
         "metrics_per_seed.csv": per_seed.to_csv(index=False),
         "per_task.csv": per_task_frame(records).to_csv(index=False),
         "lca_per_beta.csv": lca_frame(records).to_csv(index=False),

@@ -48,7 +48,9 @@ BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 IMPORTED = Path(RESULTS) / "imported"
 RUN_FOLDERS = (f"{RESULTS}/runs", f"{RESULTS}/ablation/runs")
-DEFAULT_BUNDLE = f"{RESULTS}/bundle/agem-results.tar.gz"
+BUNDLE_NAME = "agem-results.tar.gz"
+# scripts/bundle.py export packs every run; the workflow's rule bundle writes results/{experiment}/bundle/.
+DEFAULT_BUNDLE = f"{RESULTS}/bundle/{BUNDLE_NAME}"
 PACKAGES = ("agem-repro", "numpy", "pandas", "h5py", "matplotlib", "seaborn", "snakemake", "torch", "scipy")
 REBUILD_COMMAND = f"snakemake --cores 2 artefacts --configfile {IMPORTED.as_posix()}/config.yaml --config reuse_runs=true"
 

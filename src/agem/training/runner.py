@@ -19,6 +19,7 @@ from agem.data.streams import load_stream
 from agem.io.provenance import git_commit
 from agem.methods import METHODS, RehearsalMethod
 from agem.methods.memory import memory_shortfalls
+from agem.methods.plugins import import_method_module
 from agem.runs.runfile import write_run
 from agem.training.cv import read_selected_hparams
 from agem.training.devices import resolve_device
@@ -48,6 +49,7 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     # The configured thread count, not the one Snakemake may have capped to --cores: the numbers
     # depend on it (A-GEM's A_T moved by 0.9 points between 1 and 2 threads).
     threads = settings.get("train_threads", threads)
+    import_method_module(settings.get("method_module"))  # a method from the user's own module or package
     if "dataset" in settings:  # a workflow job: the stream must be the one its wildcards name
         check_stream_identity(stream_path, settings["dataset"], seed, settings.get("stream_spec_sha256"))
     torch.set_num_threads(threads)
