@@ -151,11 +151,12 @@ def test_job_arrays_that_the_jobs_limit_would_hang_fail_with_a_message(cluster, 
 
 
 def test_a_failing_rule_under_slurm_makes_snakemake_fail(cluster, tmp_path):
-    # Training on CUDA on a machine without it fails inside the SLURM job with a clear error.
+    # CUDA on a compute node without it: the submitting host cannot know the nodes' devices, so the
+    # job's own Snakemake refuses the config on the node, before training, with a clear error.
     config = write_config(tmp_path / "config.yaml", {**CONFIG, "datasets": ["split_digits"], "methods": ["van"], "device": "cuda"})
     result = run_profile(tmp_path, "--configfile", str(config), "--retries", "0", timeout=600)
     assert result.returncode != 0
     assert not (tmp_path / "results" / "runs" / "split_digits" / "van" / "seed21.h5").exists()
-    log = (tmp_path / "results" / "logs" / "train" / "split_digits" / "van" / "seed21.log").read_text()
-    assert "CUDA is not available" in log
+    slurm_logs = "".join(log.read_text() for log in (tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert "device 'cuda' was requested but CUDA is not available here" in result.stdout + result.stderr + slurm_logs
     assert yaml.safe_load(config.read_text())["device"] == "cuda"
