@@ -7,7 +7,7 @@ forward pass, so batch-norm statistics see both halves). The memory is A-GEM's
 (:class:`~agem.methods.memory.EpisodicMemory`, filled at each task's end with the same budget),
 not the follow-up paper's ring buffer filled while the task streams by: ER therefore replays only
 past tasks, like A-GEM, and the two differ only in how they use the same memory
-(docs/decisions.md, "Experience replay").
+(docs/decisions.md#experience-replay).
 """
 
 import torch
