@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from snakemake.utils import validate
 
 from agem.data.datasets.sizes import idx_label_sizes
 from agem.methods.memory import memory_shortfalls
 from agem.pipeline.config import ConfigError, check_config
-from helpers.configs import default_config_with_every_benchmark
+from helpers.configs import validated_default_config
 from helpers.miniature_data import write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def validated() -> dict:
-    config = default_config_with_every_benchmark()
-    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
+    return validated_default_config()
 
 
 @pytest.fixture

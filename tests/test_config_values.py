@@ -10,21 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from snakemake.utils import validate
 
 from agem.methods import METHODS, Hyperparameters, make_hyperparameters
 from agem.methods.hparam_checks import field_range, hparam
 from agem.pipeline.config import ConfigError, check_config
-from helpers.configs import default_config_with_every_benchmark
+from helpers.configs import validated_default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def validated() -> dict:
-    config = default_config_with_every_benchmark()
-    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
+    return validated_default_config()
 
 
 @pytest.fixture

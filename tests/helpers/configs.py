@@ -13,3 +13,13 @@ def default_config_with_every_benchmark() -> dict:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["datasets"] = list(config["benchmarks"])
     return config
+
+
+def validated_default_config() -> dict:
+    """:func:`default_config_with_every_benchmark` validated against the schema, which fills in
+    its defaults (as Snakemake's ``validate`` does before ``check_config``)."""
+    from snakemake.utils import validate
+
+    config = default_config_with_every_benchmark()
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
