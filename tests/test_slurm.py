@@ -28,7 +28,8 @@ pytestmark = [
 
 CLUSTER_SCRIPT = REPO / ".ci" / "slurm-cluster.sh"
 # This cluster has no accounting database: job states must come from squeue (see README).
-NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5", "--slurm-no-account"]
+# A short first status check: the plugin then backs off by 10 s per round without a finished job.
+NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1", "--slurm-no-account"]
 CONFIG = {
     "datasets": ["permuted_digits", "split_digits"],
     "methods": ["van", "agem"],
