@@ -3,6 +3,7 @@ and reference computations written independently of the library (loss, gradients
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from agem.data.datasets import build_stream
 from agem.data.streams import TaskStream, load_stream
+from helpers.configs import validated_default_config
 from helpers.streams import SPECS
 
 
@@ -45,17 +47,13 @@ def any_stream(request, permuted_stream, split_stream) -> TaskStream:
     return {"permuted": permuted_stream, "split": split_stream}[request.param]
 
 
+@pytest.fixture(scope="session")
+def validated_default() -> dict:
+    """The default config with every benchmark it defines selected, schema defaults filled in."""
+    return validated_default_config()
 
 
-
-
-
-
-
-
-
-
-
-
-
-
+@pytest.fixture
+def config(validated_default) -> dict:
+    """A fresh copy of :func:`validated_default` that a test may edit."""
+    return copy.deepcopy(validated_default)

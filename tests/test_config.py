@@ -1,7 +1,6 @@
 """The configuration: the schema (types, unknown keys, defaults) and check_config's
 cross-checks, each error naming the offending key."""
 
-import copy
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,7 @@ def load_config() -> dict:
     return default_config_with_every_benchmark()
 
 
-@pytest.fixture(scope="module")
-def validated() -> dict:
-    config = load_config()
-    validate(config, SCHEMA)  # fills the schema's defaults
-    return config
-
-
-@pytest.fixture
-def config(validated) -> dict:
-    return copy.deepcopy(validated)
+# `config` (conftest.py): the default config with every benchmark selected, schema defaults filled in.
 
 
 def test_default_config_passes_and_gets_defaults(config):

