@@ -52,22 +52,24 @@ def hparam(default, *, gt: float | None = None, ge: float | None = None, lt: flo
     return dataclasses.field(default=default, metadata={"range": valid})
 
 
-def field_choices(cls: type, name: str) -> tuple | None:
-    """The values declared for field ``name`` on ``cls`` or a base, None if any value of its type goes."""
+def _declared(cls: type, name: str, key: str):
+    """Metadata ``key`` of field ``name`` on ``cls`` or, if a subclass only overrides the default,
+    on the nearest base that declares it; None if none does."""
     for klass in cls.__mro__:
         declared = getattr(klass, "__dataclass_fields__", {}).get(name)
-        if declared is not None and "choices" in declared.metadata:
-            return declared.metadata["choices"]
+        if declared is not None and key in declared.metadata:
+            return declared.metadata[key]
     return None
+
+
+def field_choices(cls: type, name: str) -> tuple | None:
+    """The values declared for field ``name`` on ``cls`` or a base, None if any value of its type goes."""
+    return _declared(cls, name, "choices")
 
 
 def field_range(cls: type, name: str) -> Range | None:
     """The range declared for field ``name`` on ``cls`` or, if it only overrides it, on a base."""
-    for klass in cls.__mro__:
-        declared = getattr(klass, "__dataclass_fields__", {}).get(name)
-        if declared is not None and "range" in declared.metadata:
-            return declared.metadata["range"]
-    return None
+    return _declared(cls, name, "range")
 
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
