@@ -30,6 +30,7 @@ from agem.data.streams import Task, TaskStream
 from agem.methods.flat import FlatParameters
 from agem.methods.hparam_checks import check_values, hparam
 from agem.methods.memory import EpisodicMemory
+from agem.methods.mlp_gradients import hand_written_gradients
 
 # Masked-out logits get a large negative value, as in the paper's multi-head setting: their
 # softmax probability, and hence their gradient, is exactly zero.
@@ -70,6 +71,9 @@ class ContinualMethod:
     # True for methods that see all tasks' data in one shuffled pass (MULTI-TASK) instead of
     # task after task; the loop then trains one joint phase and evaluates every task at its end.
     joint_training: ClassVar[bool] = False
+    # Hand-written gradients of the MLP (agem.methods.mlp_gradients), None where autograd runs:
+    # other networks, or a method that redefines ``loss``. Read it through :meth:`written_gradients`.
+    gradients = None
 
     def __init__(self, model: nn.Module, stream: TaskStream, hparams: Hyperparameters, memory_per_task: int, generator: torch.Generator):
         self.model = model
@@ -78,6 +82,8 @@ class ContinualMethod:
         self.memory_per_task = memory_per_task
         self.generator = generator
         self.flat = FlatParameters(model, grad_rows=self.gradient_rows())
+        if type(self).loss is ContinualMethod.loss:
+            self.gradients = hand_written_gradients(model, self.flat)
         self.violations: dict[int, int] = {}  # stream task index -> steps that violated a constraint
         self.current_task: Task | None = None
 
@@ -106,10 +112,9 @@ class ContinualMethod:
 
     def observe(self, batch: Batch) -> torch.Tensor:
         """One SGD step on ``batch``; returns the (detached) training loss."""
-        loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
-        self.flat.backward_into(0, loss)
+        loss = self.gradient_into(0, batch.x, batch.y, batch.task_ids)
         self.flat.sgd_step(self.hparams.lr)
-        return loss.detach()
+        return loss
 
     def end_task(self, task: Task) -> None:
         pass
@@ -136,6 +141,34 @@ class ContinualMethod:
         return self.flat.nbytes
 
     # --- shared building blocks --------------------------------------------------------------
+    def gradient_into(self, row: int, x: torch.Tensor, y: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Overwrite flat gradient row ``row`` with ∂loss/∂θ on (x, y); return the detached loss.
+
+        The same floats either way: written out for the MLP, by autograd otherwise.
+        """
+        gradients = self.written_gradients()
+        if gradients is not None:
+            factors = self.gradient_factors(x, y, task_ids)
+            gradients.write(factors, row)
+            return factors.loss
+        loss = self.loss(self.model(x), y, task_ids)
+        self.flat.backward_into(row, loss)
+        return loss.detach()
+
+    def written_gradients(self):
+        """:attr:`gradients` if it still computes this method's gradients, else None: a method that
+        replaces its model or flat buffers (PROG-NN grows columns) falls back to autograd."""
+        gradients = self.gradients
+        if gradients is None or gradients.model is not self.model or gradients.flat is not self.flat:
+            return None
+        return gradients
+
+    def gradient_factors(self, x: torch.Tensor, y: torch.Tensor, task_ids: torch.Tensor):
+        """The loss's gradient on (x, y) as :class:`~agem.methods.mlp_gradients.Factors`
+        (only where :meth:`written_gradients` is not None)."""
+        masks = self.stream.output_masks
+        return self.gradients.factors(x, y, None if masks is None else ~masks[task_ids])
+
     def loss(self, logits: torch.Tensor, y: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(mask_logits(logits, self.stream.output_masks, task_ids), y)
 

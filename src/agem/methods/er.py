@@ -26,7 +26,6 @@ class ExperienceReplay(RehearsalMethod):
         x = torch.cat([batch.x, x_mem])
         y = torch.cat([batch.y, y_mem])
         task_ids = torch.cat([batch.task_ids, ids_mem])
-        loss = self.loss(self.model(x), y, task_ids)
-        self.flat.backward_into(0, loss)
+        loss = self.gradient_into(0, x, y, task_ids)
         self.flat.sgd_step(self.hparams.lr)
-        return loss.detach()
+        return loss

@@ -3,7 +3,10 @@
 Every step computes one gradient per past task on that task's whole episodic memory. If the
 current gradient g conflicts with any of them (gᵀg_k < 0), it is replaced by the solution of
 GEM's dual quadratic program (``project2cone2``: margin, ε·I), solved with SciPy in
-agem.methods.projection. Past-task gradients are written straight into rows of one matrix.
+agem.methods.projection. Past-task gradients are written straight into rows of one matrix. For
+the MLP on the CPU they are formed only when some gᵀg_k may be negative, decided from the
+gradients' factors (agem.methods.mlp_gradients): the same steps, with less arithmetic in the
+steps that do not project.
 
 With ``batched: true`` the t past-task gradients come from one ``torch.func`` pass (``vmap`` over
 tasks of ``grad``) instead of t forward/backward passes: the same gradients up to float rounding
@@ -22,6 +25,7 @@ from torch.func import functional_call, grad, vmap
 
 from agem.methods.base import Batch, Hyperparameters, RehearsalMethod, register
 from agem.methods.hparam_checks import hparam
+from agem.methods.mlp_gradients import surely_non_negative
 from agem.methods.projection import gem_project
 
 G = 0  # row of the current gradient; rows 1..t hold the t past tasks' gradients
@@ -52,22 +56,43 @@ class GEM(RehearsalMethod):
     def observe(self, batch: Batch):
         past = self.constraint_memories()
         self.flat.ensure_grad_rows(1 + len(past))
+        if past and self.written_gradients() is not None and not self.hparams.batched and not self.flat.values.is_cuda:
+            loss, may_conflict = self._gradients_factored(batch, past)
+        else:
+            self._memory_gradients(past)
+            loss, may_conflict = self.gradient_into(G, batch.x, batch.y, batch.task_ids), bool(past)
+        if may_conflict:
+            self._project_if_violated(len(past))
+        self.flat.sgd_step(self.hparams.lr, G)
+        return loss
+
+    def _gradients_factored(self, batch: Batch, past) -> tuple[torch.Tensor, bool]:
+        """Row G, and rows 1..t only when gᵀg_k may be negative for some k: the same floats and
+        steps as forming them every step (docs/decisions.md#factored-violation-test)."""
+        memories = [self.gradient_factors(x, y, ids) for x, y, ids in past]
+        current = self.gradient_factors(batch.x, batch.y, batch.task_ids)
+        self.gradients.write(current, G)
+        if all(surely_non_negative(current, memory) for memory in memories):
+            return current.loss, False
+        for row, memory in enumerate(memories, start=1):
+            self.gradients.write(memory, row)
+        return current.loss, True
+
+    def _memory_gradients(self, past) -> None:
+        """Rows 1..t: one gradient per past task's memory."""
         stacked = self._stacked(past) if self.hparams.batched and len(past) > 1 else None
         if stacked is not None:
             self._memory_gradients_batched(*stacked)
         else:  # one pass per task (also when memories differ in size: a class with too few examples)
             for row, (x, y, ids) in enumerate(past, start=1):
-                self.flat.backward_into(row, self.loss(self.model(x), y, ids))
-        loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
-        g = self.flat.backward_into(G, loss)
-        if past:
-            memory_grads = self.flat.grads[1 : 1 + len(past)]
-            memory_dot_g = memory_grads @ g
-            if bool((memory_dot_g < 0).any()):
-                self.violations[self.current_task.index] += 1
-                g.copy_(self.project(g, memory_grads, memory_dot_g))
-        self.flat.sgd_step(self.hparams.lr, G)
-        return loss.detach()
+                self.gradient_into(row, x, y, ids)
+
+    def _project_if_violated(self, t: int) -> None:
+        g, memory_grads = self.flat.grads[G], self.flat.grads[1 : 1 + t]
+        memory_dot_g = memory_grads @ g
+        if bool((memory_dot_g < 0).any()):
+            self.violations[self.current_task.index] += 1
+            g.copy_(self.project(g, memory_grads, memory_dot_g))
 
     def project(self, g: torch.Tensor, memory_grads: torch.Tensor, memory_dot_g: torch.Tensor) -> torch.Tensor:
         """The projected gradient when g conflicts with some row of ``memory_grads``."""

@@ -131,15 +131,15 @@ class ImportanceRegularizedMethod(ContinualMethod):
         self.step_in_task = 0
 
     def observe(self, batch: Batch) -> torch.Tensor:
-        loss = self.loss(self.model(batch.x), batch.y, batch.task_ids)
-        g = self.flat.backward_into(0, loss)
+        loss = self.gradient_into(0, batch.x, batch.y, batch.task_ids)
+        g = self.flat.grads[0]
         self.before_step(g)
         penalty = self.penalised_direction_(g)
         self.flat.values.add_(self.update, alpha=-self.hparams.lr)
         self.after_step(g, self.update)
         self.step_in_task += 1
         # The regularised loss, like the official code's ``reg_loss`` (checked for NaN there too).
-        return loss.detach() + penalty
+        return loss + penalty
 
     def end_task(self, task: Task) -> None:
         self.consolidate(task)
