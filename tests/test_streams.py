@@ -3,6 +3,7 @@ error, atomic writes, and the task layouts' properties (paper §1–§2)."""
 
 import itertools
 import json
+import math
 import shutil
 
 import h5py
@@ -268,3 +269,27 @@ def test_split_tasks_without_cv_uses_seeded_shuffle():
     assert len(orders) > 1
     for order in orders:
         assert sorted(c for task in order for c in task) == list(range(10))
+
+
+@pytest.mark.parametrize("mean, std", [(None, None), (0.1307, 0.3081), ("per-pixel", "per-pixel")])
+def test_permuted_batches_are_normalised_then_permuted_pixels(stream_files, mean, std):
+    """The bytes are permuted before normalising when every pixel is normalised alike (faster);
+    the floats must be exactly those of normalising first and permuting after."""
+    stream = load_stream(stream_files["permuted", 1])
+    n_pixels = math.prod(stream.input_shape)
+    generator = torch.Generator().manual_seed(0)
+    if mean == "per-pixel":
+        stream.mean = torch.rand(stream.input_shape, generator=generator)
+        stream.std = 0.5 + torch.rand(stream.input_shape, generator=generator)
+    else:
+        stream.mean = None if mean is None else torch.tensor(mean)
+        stream.std = None if std is None else torch.tensor(std)
+    task = stream.tasks[1]
+    positions = torch.tensor([4, 0, 7, 3])
+    x, y = task.train_batch(positions)
+    images = stream.base_x["train"][task.train_index[positions]].float() / stream.pixel_scale
+    if stream.mean is not None:
+        images = (images - stream.mean) / stream.std
+    expected = images.reshape(len(positions), n_pixels)[:, task.permutation].reshape(x.shape)
+    assert torch.equal(x, expected)
+    assert torch.equal(y, stream.base_y["train"][task.train_index[positions]] + task.label_offset)

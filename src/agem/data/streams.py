@@ -39,8 +39,15 @@ class Task:
 
     def _gather(self, split: str, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = (self.train_index if split == "train" else self.test_index)[positions]
-        x = self.stream.normalise(self.stream.images(split, rows))
-        if self.permutation is not None:
+        images = self.stream.images(split, rows)
+        if self.permutation is None:
+            x = self.stream.normalise(images)
+        elif self.stream.normalisation_is_uniform:
+            # Permuting the bytes before normalising gives the same floats (every pixel is
+            # normalised alike) and moves a quarter of the data: ~7x faster on the CPU.
+            x = self.stream.normalise(permute_pixels(images, self.permutation))
+        else:
+            x = self.stream.normalise(images)
             x = x.flatten(1)[:, self.permutation].view_as(x)
         return x, self.stream.base_y[split][rows] + self.label_offset
 
@@ -55,6 +62,16 @@ class Task:
 
     def train_labels(self) -> torch.Tensor:
         return self.stream.base_y["train"][self.train_index] + self.label_offset
+
+
+def permute_pixels(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """``images`` [n, ...] with their flattened pixels reordered by ``permutation``, same shape."""
+    flat = images.flatten(1)
+    if flat.device.type != "cpu":
+        return torch.index_select(flat, 1, permutation).view_as(images)
+    # NumPy's take along the pixel axis is several times faster than torch's indexing on the CPU.
+    taken = np.take(flat.numpy(), permutation.numpy(), axis=1)
+    return torch.from_numpy(taken).view_as(images)
 
 
 class TaskStream:
@@ -110,6 +127,11 @@ class TaskStream:
         for k, task in enumerate(self.tasks):
             masks[k, task.classes] = True
         return None if bool(masks.all()) else masks
+
+    @property
+    def normalisation_is_uniform(self) -> bool:
+        """Every pixel is normalised with the same numbers (no per-pixel or per-channel mean/std)."""
+        return all(v is None or v.numel() == 1 for v in (self.mean, self.std))
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() / self.pixel_scale
