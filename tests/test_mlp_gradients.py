@@ -10,7 +10,12 @@ from torch import nn
 
 from agem.methods import METHODS, make_hyperparameters
 from agem.methods.flat import FlatParameters
-from agem.methods.mlp_gradients import DECISION_MARGIN, hand_written_gradients, inner_product, surely_non_negative
+from agem.methods.mlp_gradients import (
+    DECISION_MARGIN,
+    hand_written_gradients,
+    inner_product,
+    surely_non_negative,
+)
 from agem.networks.models import MLP
 from helpers.methods import task_batches, tiny_stream
 
@@ -149,7 +154,7 @@ def train_three_tasks(stream, name: str, written: bool) -> tuple[torch.Tensor, d
 
 @pytest.mark.parametrize("shared_head", [True, False])
 @pytest.mark.parametrize("name", sorted(METHOD_HPARAMS))
-def test_methods_take_the_same_steps_as_on_autograd(tmp_path, name, shared_head):
+def test_methods_take_the_same_steps_as_on_autograd(tmp_path, name, shared_head, threads):
     stream = tiny_stream(tmp_path / "s.h5", n_tasks=3, n_train=40, n_inputs=4, shared_head=shared_head)
     written_values, written_violations = train_three_tasks(stream, name, written=True)
     autograd_values, autograd_violations = train_three_tasks(stream, name, written=False)
@@ -196,3 +201,30 @@ def test_multitask_with_its_own_loss_stays_on_autograd(tmp_path):
     model = MLP(4, [3], stream.n_outputs)
     method = METHODS["multitask"](model, stream, make_hyperparameters("multitask", {}), 0, torch.Generator().manual_seed(0))
     assert method.gradients is None
+
+
+def test_gem_with_memories_of_different_sizes_takes_the_same_steps(tmp_path):
+    stream = tiny_stream(tmp_path / "s.h5", n_tasks=3, n_train=40, n_inputs=4)
+    results = []
+    for written in (True, False):
+        torch.manual_seed(0)
+        model = MLP(4, [8], stream.n_outputs)
+        method = METHODS["gem"](model, stream, make_hyperparameters("gem", METHOD_HPARAMS["gem"]), 5, torch.Generator().manual_seed(0))
+        if not written:
+            method.gradients = None
+        *past, last = stream.tasks
+        for task in past:
+            method.begin_task(task)
+            for batch in task_batches(task, 5):
+                method.observe(batch)
+            method.end_task(task)
+        memory = method.memory  # drop one example of the first task's memory
+        memory.x, memory.y, memory.task_ids = memory.x[1:], memory.y[1:], memory.task_ids[1:]
+        memory._task_slices = [(i, slice(max(s.start - 1, 0), s.stop - 1)) for i, s in memory._task_slices]
+        assert len({len(y) for _, y, _ in memory.per_task()}) == 2
+        method.begin_task(last)
+        for batch in task_batches(last, 5):
+            method.observe(batch)
+        results.append((method.flat.values.clone(), dict(method.violations)))
+    assert torch.equal(results[0][0], results[1][0]) and results[0][1] == results[1][1]
+    assert results[1][1][last.index] > 0
