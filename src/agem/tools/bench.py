@@ -56,6 +56,7 @@ REF_POOL = 32  # distinct pre-gathered reference batches the floors cycle throug
 # Methods whose cases (with their floors) build_cases sets up by name; every other registered
 # method gets a plain "step" case per number of past tasks.
 FLOORED_METHODS = ("van", "agem", "gem")
+AUTOGRAD = "{} (autograd)"  # the same step on autograd's gradients
 
 
 @dataclass
@@ -153,12 +154,17 @@ class Case:
         return CaseResult(self.name, self.kind, self.past_tasks, statistics.median(ms), q[2] - q[0], len(ms), self.violations())
 
 
-def _method_case(name: str, method_name: str, past: int, stream: TaskStream, settings: BenchSettings, device: torch.device, batches: list[Batch]) -> Case:
+def _method_case(name: str, method_name: str, past: int, stream: TaskStream, settings: BenchSettings, device: torch.device,
+                 batches: list[Batch], autograd: bool = False) -> Case:
+    """``autograd``: the method's step with autograd's gradients, as before the MLP's were written
+    out (agem.methods.mlp_gradients), for the written / autograd ratio."""
     hparams = {"ref_batch_size": settings.ref_batch_size} if method_name == "agem" else {}
     method = METHODS[method_name](
         _model(settings, device), stream, make_hyperparameters(method_name, hparams), settings.memory_per_task,
         torch.Generator().manual_seed(settings.seed + 2),
     )
+    if autograd:
+        method.gradients = None
     for k in range(past):  # what the training loop does at the end of each past task
         method.begin_task(stream.tasks[k])
         method.end_task(stream.tasks[k])
@@ -213,12 +219,15 @@ def build_cases(settings: BenchSettings, device: torch.device) -> list[Case]:
         _floor_case(f"fwd/bwd ref {settings.ref_batch_size}", 0, floor_model, None, [], refs),
         _floor_case(f"A-GEM floor (10 + {settings.ref_batch_size})", 0, floor_model, batches[0], [], refs),
         _method_case(step_case_name("van", 0), "van", 0, stream, settings, device, batches[0]),
+        _method_case(AUTOGRAD.format(step_case_name("van", 0)), "van", 0, stream, settings, device, batches[0], autograd=True),
     ]
     for t in past_list:
         cases.append(_method_case(step_case_name("agem", t), "agem", t, stream, settings, device, batches[t]))
+        cases.append(_method_case(AUTOGRAD.format(step_case_name("agem", t)), "agem", t, stream, settings, device, batches[t], autograd=True))
     for t in past_list:
         cases.append(_floor_case(f"GEM floor, t={t} (10 + {t}x{settings.memory_per_task})", t, floor_model, batches[t], per_task[:t]))
         cases.append(_method_case(step_case_name("gem", t), "gem", t, stream, settings, device, batches[t]))
+        cases.append(_method_case(AUTOGRAD.format(step_case_name("gem", t)), "gem", t, stream, settings, device, batches[t], autograd=True))
     for name in sorted(set(METHODS) - set(FLOORED_METHODS)):
         for t in past_list:
             cases.append(_method_case(step_case_name(name, t), name, t, stream, settings, device, batches[t]))
@@ -285,9 +294,14 @@ def summarise(results: list[CaseResult], settings: BenchSettings) -> dict:
         for method in sorted(METHODS)
         if all(step_case_name(method, t) in by_name for t in past_list)
     }
+    written = {
+        method: {t: by_name[AUTOGRAD.format(step_case_name(method, t))] / by_name[step_case_name(method, t)] for t in past_list}
+        for method in FLOORED_METHODS
+    }
     return {
         "ratios": rows,
         "step_over_van": over_van,
+        "autograd_over_written": written,
         "agem_pass": all(r["agem_extra_over_ref_pass"] <= AGEM_TARGET for r in rows),
         "gem_pass": all(r["gem_over_floor"] <= GEM_TARGET for r in rows),
     }
@@ -339,6 +353,10 @@ def format_report(report: dict) -> str:
     past = sorted(set(s["past_tasks"]))
     lines += ["step cost / VAN step, by past tasks t", f"{'method':<12}" + "".join(f"{f't={t}':>9}" for t in past), "-" * (12 + 9 * len(past))]
     for method, ratios in report["step_over_van"].items():
+        lines.append(f"{method_label(method):<12}" + "".join(f"{ratios[t]:>9.2f}" for t in past))
+    lines += ["", "autograd step / step with the MLP's gradients written out (speed-up), by past tasks t",
+              f"{'method':<12}" + "".join(f"{f't={t}':>9}" for t in past), "-" * (12 + 9 * len(past))]
+    for method, ratios in report["autograd_over_written"].items():
         lines.append(f"{method_label(method):<12}" + "".join(f"{ratios[t]:>9.2f}" for t in past))
     lines.append("")
     agem = max(r["agem_extra_over_ref_pass"] for r in report["ratios"])
