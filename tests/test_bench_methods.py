@@ -1,8 +1,8 @@
 """The per-step benchmark (agem.tools.bench) runs every registered method and reports it against VAN."""
 
-from agem.methods import METHODS
 import torch
 
+from agem.methods import METHODS
 from agem.tools.bench import BenchSettings, build_cases, format_report, run_benchmark
 
 

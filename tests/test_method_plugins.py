@@ -109,3 +109,37 @@ def test_a_training_job_imports_the_method_module_in_a_fresh_process(site):
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env={"PYTHONPATH": env_path})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Toy"
+
+
+def test_the_methods_readme_example_trains(site, tmp_path):
+    """The worked example of src/agem/methods/README.md registers and takes steps, on the written
+    gradients and on autograd alike."""
+    import re
+
+    import torch
+
+    from agem.methods import make_hyperparameters
+    from agem.networks.models import MLP
+    from helpers.methods import task_batches, tiny_stream
+
+    readme = (REPO / "src" / "agem" / "methods" / "README.md").read_text()
+    example = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if '@register("replay_avg")' in block)
+    (site / "replay_avg_example.py").write_text(example)
+    __import__("replay_avg_example")
+    stream = tiny_stream(tmp_path / "s.h5", n_tasks=2, n_train=20, n_inputs=4)
+    values = []
+    for written in (True, False):
+        torch.manual_seed(0)
+        method = METHODS["replay_avg"](MLP(4, [6], stream.n_outputs), stream, make_hyperparameters("replay_avg", {}), 5,
+                                       torch.Generator().manual_seed(0))
+        if not written:
+            method.gradients = None
+        initial = method.flat.values.clone()
+        for task in stream.tasks:
+            method.begin_task(task)
+            for batch in task_batches(task, 5):
+                assert torch.isfinite(method.observe(batch))
+            method.end_task(task)
+        values.append(method.flat.values.clone())
+        assert not torch.equal(values[-1], initial)
+    assert torch.equal(values[0], values[1])

@@ -12,6 +12,7 @@ from agem.methods import METHODS, make_hyperparameters
 from agem.methods.flat import FlatParameters
 from agem.methods.mlp_gradients import (
     DECISION_MARGIN,
+    Factors,
     hand_written_gradients,
     inner_product,
     surely_non_negative,
@@ -228,3 +229,36 @@ def test_gem_with_memories_of_different_sizes_takes_the_same_steps(tmp_path):
         results.append((method.flat.values.clone(), dict(method.violations)))
     assert torch.equal(results[0][0], results[1][0]) and results[0][1] == results[1][1]
     assert results[1][1][last.index] > 0
+
+
+def one_layer_factors(deltas: list[list[float]], inputs: list[list[float]]) -> Factors:
+    return Factors([torch.tensor(inputs)], [torch.tensor(deltas)], torch.zeros(()))
+
+
+@pytest.mark.parametrize("delta, sure", [(0.0, False), (1e-6, False), (1e-2, True), (-1e-2, False)])
+def test_the_margin_by_hand(delta, sure):
+    """One linear layer, one example, one input 1: ∂W_a = [1, 0]ᵀ, ∂W_b = [δ, 1]ᵀ, biases alike, so
+    ⟨∂θ_a, ∂θ_b⟩ = 2δ and the bound is 2·√(1 + δ²); sure only when 2δ > 1e-4 · 2√(1 + δ²)."""
+    a = one_layer_factors([[1.0, 0.0]], [[1.0]])
+    b = one_layer_factors([[delta, 1.0]], [[1.0]])
+    value, scale = inner_product(a, b)
+    assert value == pytest.approx(2 * delta, rel=1e-6, abs=1e-12)  # float32 factors
+    assert scale == pytest.approx(2 * (1 + delta**2) ** 0.5, rel=1e-6)
+    assert DECISION_MARGIN == 1e-4
+    assert surely_non_negative(a, b) is sure
+
+
+def test_the_bound_is_the_norms_product_of_every_layer():
+    """Σ_l ‖D_a‖‖A_a‖‖D_b‖‖A_b‖ + ‖Σ_r D_a‖‖Σ_r D_b‖, computed by hand in float64 for two layers."""
+    generator = torch.Generator().manual_seed(7)
+    shapes = [(3, 5, 4), (3, 4, 2)]  # rows, fan_in, fan_out per layer (a has 3 rows, b has 2)
+    a = Factors([torch.randn(3, i, generator=generator) for _, i, _ in shapes], [torch.randn(3, o, generator=generator) for _, _, o in shapes], torch.zeros(()))
+    b = Factors([torch.randn(2, i, generator=generator) for _, i, _ in shapes], [torch.randn(2, o, generator=generator) for _, _, o in shapes], torch.zeros(()))
+    def norm(t):
+        return float(t.double().pow(2).sum().sqrt())
+
+    expected = 0.0
+    for layer in range(2):
+        expected += norm(a.deltas[layer]) * norm(a.inputs[layer]) * norm(b.deltas[layer]) * norm(b.inputs[layer])
+        expected += norm(a.deltas[layer].sum(0)) * norm(b.deltas[layer].sum(0))
+    assert inner_product(a, b)[1] == pytest.approx(expected, rel=1e-5)

@@ -48,11 +48,10 @@ class ExperienceReplayReservoir(ContinualMethod):
             x = torch.cat([x, self.x[chosen]])
             y = torch.cat([y, self.y[chosen]])
             task_ids = torch.cat([task_ids, self.task_ids[chosen]])
-        loss = self.loss(self.model(x), y, task_ids)
-        self.flat.backward_into(0, loss)
+        loss = self.gradient_into(0, x, y, task_ids)  # written out for the MLP, autograd otherwise
         self.flat.sgd_step(self.hparams.lr)
         self.offer(batch)
-        return loss.detach()
+        return loss
 
     def offer(self, batch: Batch) -> None:
         """Reservoir sampling: the n-th example seen takes a random slot with probability capacity / n."""
