@@ -5,8 +5,8 @@ the episodic memory of all past tasks; if gᵀg_ref < 0, g is replaced by
 g − (gᵀg_ref / g_refᵀg_ref) g_ref. Both gradients live side by side in flat buffers
 (agem.methods.flat) and the projection runs on the training device. For the MLP on the CPU,
 gᵀg_ref is first computed from the two batches' factors (agem.methods.mlp_gradients), and g_ref
-is formed only when that product may be negative: the same steps, for about half the arithmetic
-of a step that does not project.
+is formed only when that product may be negative: the same steps, with about 45 % less
+arithmetic in a step that does not project.
 """
 
 from dataclasses import dataclass

@@ -1,8 +1,8 @@
 """The MLP's cross-entropy gradients written out: autograd's own kernels, without autograd.
 
-At Permuted MNIST's batch of 10 a step's arithmetic takes less time than autograd's bookkeeping
-(recording the graph, allocating and accumulating every ``.grad``): written out, a VAN step costs
-about 0.24 ms instead of 0.33 ms (docs/speed.md#hand-written-gradients). Each batch's gradient is
+At Permuted MNIST's batch of 10, autograd's bookkeeping (recording the graph, allocating and
+accumulating every ``.grad``) is about a quarter of a step: written out, a VAN step costs about
+0.24 ms instead of 0.33 ms (docs/speed.md#hand-written-gradients). Each batch's gradient is
 first kept as *factors*: for every linear layer l, what it saw, A_l (batch × fan_in), and the
 loss's derivative with respect to its output, D_l (batch × fan_out), so that ∂W_l = D_lᵀ A_l and
 ∂b_l = Σ_rows D_l. Two things follow.
