@@ -92,8 +92,9 @@ class MLPGradients:
         flat_row, views = self._row(row)
         # With several threads MKL's products depend on where the output lies (gradient rows
         # after the first are not 64-byte aligned), so they are computed apart and copied in, as
-        # autograd does; one thread writes them in place, with the same floats.
-        in_place = torch.get_num_threads() == 1
+        # autograd does; one thread on the CPU writes them in place, with the same floats. On a
+        # GPU, where this was not measured, they are copied in as autograd does.
+        in_place = torch.get_num_threads() == 1 and flat_row.device.type == "cpu"
         for (weight_grad, bias_grad), a, d in zip(views, factors.inputs, factors.deltas):
             if in_place:
                 torch.mm(d.t(), a, out=weight_grad)

@@ -9,6 +9,8 @@ paper's Permuted MNIST shapes (MLP 784-256-256-10, 269,322 parameters):
 * A-GEM's projection without host synchronisation (:func:`agem_project_on_device_`, the CUDA
   step's path: violations counted on the device) against the CPU's;
 * GEM's batched past-task gradients (``batched: true``, one vmap'd pass) against the loop's;
+* the MLP's hand-written gradients (agem.methods.mlp_gradients) against autograd's, both on the
+  device (on the CPU they are equal bit for bit);
 
 times one step of A-GEM (t = 4) and of GEM with and without ``batched`` (t = 1, 4, 16) on the
 device, and times a Permuted-MNIST-sized A-GEM run on synthetic images (17 tasks × 5,500 steps of batch
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 import torch
 
 from agem.methods import METHODS, Batch, make_hyperparameters
+from agem.methods.flat import FlatParameters
+from agem.methods.mlp_gradients import hand_written_gradients
 from agem.methods.projection import agem_project, agem_project_on_device_, gem_project
 from agem.networks.models import build_network
 from agem.tools.bench import BenchSettings, synthetic_stream
@@ -51,6 +55,19 @@ def compare_projections(device: torch.device, seed: int = 0) -> dict[str, float]
         "agem_projection": relative_error(agem_project(g, g_ref), agem_project(g.to(device), g_ref.to(device))),
         "gem_projection_16_tasks": relative_error(gem_project(g, memory_grads), gem_project(g.to(device), memory_grads.to(device))),
     }
+
+
+def compare_written_gradients(device: torch.device, seed: int = 0) -> float:
+    """Relative error of the MLP's written gradient against autograd's, on ``device``
+    (a 256-example batch, MNIST shapes)."""
+    torch.manual_seed(seed)
+    model = build_network(NETWORK, (784,), 10).to(device)
+    flat = FlatParameters(model, grad_rows=2)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = torch.rand(256, 784, generator=generator).to(device), torch.randint(0, 10, (256,), generator=generator).to(device)
+    autograd_row = flat.backward_into(0, torch.nn.functional.cross_entropy(model(x), y))
+    gradients = hand_written_gradients(model, flat)
+    return relative_error(autograd_row, gradients.write(gradients.factors(x, y, None), 1))
 
 
 def _agem_after_one_step(device: torch.device, past_tasks: int, seed: int) -> torch.Tensor:
@@ -152,8 +169,9 @@ class GpuCheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(error < AGEM_TOLERANCE for name, error in self.errors.items() if name.startswith("agem")) and self.errors.get(
-            "gem_batched_gradients", 0.0) < GEM_BATCHED_TOLERANCE
+        return (all(error < AGEM_TOLERANCE for name, error in self.errors.items() if name.startswith("agem"))
+                and self.errors.get("gem_batched_gradients", 0.0) < GEM_BATCHED_TOLERANCE
+                and self.errors.get("written_gradients", 0.0) < GEM_BATCHED_TOLERANCE)
 
 
 def run_checks(device: torch.device, n_tasks: int = 17, n_train: int = 55_000, timed: bool = True, step_repeats: int = 20) -> GpuCheckResult:
@@ -161,6 +179,7 @@ def run_checks(device: torch.device, n_tasks: int = 17, n_train: int = 55_000, t
     errors["agem_step_parameters"] = compare_agem_step(device)
     errors["agem_projection_no_sync"] = compare_sync_free_projection(device)
     errors["gem_batched_gradients"] = compare_gem_batched(device)
+    errors["written_gradients"] = compare_written_gradients(device)
     step_ms = time_steps(device, step_repeats) if step_repeats > 0 else None
     started = time.perf_counter()
     timing = time_agem_run(device, n_tasks, n_train) if timed else None
@@ -180,7 +199,8 @@ def report(result: GpuCheckResult) -> str:
         lines += [f"  step {label}: {ms:.2f} ms" for label, ms in result.step_ms.items()]
         for t in (1, 4, 16):
             lines.append(f"  GEM t={t}: loop / batched = {result.step_ms[f'gem t={t}'] / result.step_ms[f'gem batched t={t}']:.2f}x")
-    lines.append(f"{'PASS' if result.passed else 'FAIL'}: A-GEM relative errors < {AGEM_TOLERANCE:g}, GEM batched < {GEM_BATCHED_TOLERANCE:g}")
+    lines.append(f"{'PASS' if result.passed else 'FAIL'}: A-GEM relative errors < {AGEM_TOLERANCE:g}, "
+                 f"GEM batched and written gradients < {GEM_BATCHED_TOLERANCE:g}")
     return "\n".join(lines)
 
 
