@@ -138,18 +138,29 @@ METHOD_HPARAMS = {
 }
 
 
-def train_three_tasks(stream, name: str, written: bool) -> tuple[torch.Tensor, dict]:
+def small_mlp_method(stream, name: str, written: bool = True):
+    """``name`` on a 4-8-outputs MLP with 5 memories per task; ``written=False``: on autograd."""
     torch.manual_seed(0)
     model = MLP(4, [8], stream.n_outputs)
     method = METHODS[name](model, stream, make_hyperparameters(name, METHOD_HPARAMS[name]), 5, torch.Generator().manual_seed(0))
-    assert (method.gradients is not None) is True
+    assert method.gradients is not None
     if not written:
         method.gradients = None
-    for task in stream.tasks:
+    return method
+
+
+def train_tasks(method, tasks) -> None:
+    """Every training example of each task, in batches of 5, as the training loop hands them."""
+    for task in tasks:
         method.begin_task(task)
         for batch in task_batches(task, 5):
             method.observe(batch)
         method.end_task(task)
+
+
+def train_three_tasks(stream, name: str, written: bool) -> tuple[torch.Tensor, dict]:
+    method = small_mlp_method(stream, name, written)
+    train_tasks(method, stream.tasks)
     return method.flat.values.clone(), dict(method.violations)
 
 
@@ -167,14 +178,9 @@ def test_methods_take_the_same_steps_as_on_autograd(tmp_path, name, shared_head,
 
 def test_agem_forms_g_ref_only_when_the_step_may_conflict(tmp_path):
     stream = tiny_stream(tmp_path / "s.h5", n_tasks=2, n_train=40, n_inputs=4)
-    torch.manual_seed(0)
-    model = MLP(4, [8], stream.n_outputs)
-    method = METHODS["agem"](model, stream, make_hyperparameters("agem", METHOD_HPARAMS["agem"]), 5, torch.Generator().manual_seed(0))
+    method = small_mlp_method(stream, "agem")
     first, second = stream.tasks
-    method.begin_task(first)
-    for batch in task_batches(first, 5):
-        method.observe(batch)
-    method.end_task(first)
+    train_tasks(method, [first])
     method.begin_task(second)
     formed = skipped = 0
     for batch in task_batches(second, 5):
@@ -208,24 +214,14 @@ def test_gem_with_memories_of_different_sizes_takes_the_same_steps(tmp_path):
     stream = tiny_stream(tmp_path / "s.h5", n_tasks=3, n_train=40, n_inputs=4)
     results = []
     for written in (True, False):
-        torch.manual_seed(0)
-        model = MLP(4, [8], stream.n_outputs)
-        method = METHODS["gem"](model, stream, make_hyperparameters("gem", METHOD_HPARAMS["gem"]), 5, torch.Generator().manual_seed(0))
-        if not written:
-            method.gradients = None
+        method = small_mlp_method(stream, "gem", written)
         *past, last = stream.tasks
-        for task in past:
-            method.begin_task(task)
-            for batch in task_batches(task, 5):
-                method.observe(batch)
-            method.end_task(task)
+        train_tasks(method, past)
         memory = method.memory  # drop one example of the first task's memory
         memory.x, memory.y, memory.task_ids = memory.x[1:], memory.y[1:], memory.task_ids[1:]
         memory._task_slices = [(i, slice(max(s.start - 1, 0), s.stop - 1)) for i, s in memory._task_slices]
         assert len({len(y) for _, y, _ in memory.per_task()}) == 2
-        method.begin_task(last)
-        for batch in task_batches(last, 5):
-            method.observe(batch)
+        train_tasks(method, [last])
         results.append((method.flat.values.clone(), dict(method.violations)))
     assert torch.equal(results[0][0], results[1][0]) and results[0][1] == results[1][1]
     assert results[1][1][last.index] > 0
