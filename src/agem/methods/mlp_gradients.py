@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from agem.networks.models import MLP
+
 MEAN_REDUCTION, IGNORE_INDEX = 1, -100  # F.cross_entropy's defaults, as ATen's enum and value
 
 # A factored inner product is trusted to decide gᵀg_ref ≥ 0 only when it is further from zero
@@ -121,8 +123,6 @@ class MLPGradients:
 def hand_written_gradients(model: nn.Module, flat) -> MLPGradients | None:
     """:class:`MLPGradients` for a plain :class:`~agem.networks.models.MLP` whose trainable
     parameters are exactly its layers' weights and biases in order, else None (autograd)."""
-    from agem.networks.models import MLP
-
     if type(model) is not MLP or any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
         return None
     modules = list(model.layers)
