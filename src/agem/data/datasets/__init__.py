@@ -163,7 +163,10 @@ def build_stream(benchmark: str, spec: dict, seed: int, out: str | Path, images:
     n_outputs = n_classes
     n_cv_tasks = spec.get("n_cv_tasks", 0)
     if spec["layout"] == "permuted":
-        tasks = permuted_tasks(len(raw.train_y), len(raw.test_y), int(np.prod(raw.train_x.shape[1:])), n_classes, spec["n_tasks"], n_cv_tasks, seed)
+        tasks = permuted_tasks(
+            len(raw.train_y), len(raw.test_y), int(np.prod(raw.train_x.shape[1:])), n_classes, spec["n_tasks"], n_cv_tasks, seed,
+            train_y=raw.train_y, train_per_task=spec.get("train_per_task"),
+        )
     elif spec.get("class_sampling", "disjoint") == "with_replacement":
         tasks, n_outputs = recurring_class_tasks(raw.train_y, raw.test_y, spec["classes_per_task"], spec["n_tasks"], n_cv_tasks, seed)
     else:

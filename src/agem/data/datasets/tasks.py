@@ -27,17 +27,45 @@ def _non_identity_permutation(rng: np.random.Generator, size: int) -> np.ndarray
             return permutation
 
 
-def permuted_tasks(n_train: int, n_test: int, n_inputs: int, n_classes: int, n_tasks: int, n_cv_tasks: int, seed: int) -> list[TaskSpec]:
-    """Permuted benchmark: every task sees all images under its own fixed pixel permutation."""
+def permuted_tasks(
+    n_train: int, n_test: int, n_inputs: int, n_classes: int, n_tasks: int, n_cv_tasks: int, seed: int,
+    train_y: np.ndarray | None = None, train_per_task: int | None = None,
+) -> list[TaskSpec]:
+    """Permuted benchmark: every task sees all images under its own fixed pixel permutation.
+
+    ``train_per_task`` (with the training labels ``train_y``): each task trains on a stratified
+    sample of that many training images instead, drawn per task from its own seed stream (the
+    task-length study, docs/decisions.md#task-length); the permutations are the same as without it.
+    """
     if not 0 <= n_cv_tasks < n_tasks:
         raise ValueError(f"n_cv_tasks must be in 0..n_tasks-1 (n_tasks = {n_tasks}), got {n_cv_tasks}")
+    if train_per_task is not None and not 0 < train_per_task <= n_train:
+        raise ValueError(f"train_per_task must be in 1..{n_train} (the source's training images), got {train_per_task}")
     classes = np.arange(n_classes)
     tasks = []
     for role, count, purpose in (("cv", n_cv_tasks, CV_STREAM), ("eval", n_tasks - n_cv_tasks, EVAL_STREAM)):
         rng = stream_rng(seed, purpose)
+        sample_rng = stream_rng(seed, purpose + SUBSAMPLE_OFFSET)
         for _ in range(count):
-            tasks.append(TaskSpec(role, classes, np.arange(n_train), np.arange(n_test), _non_identity_permutation(rng, n_inputs)))
+            permutation = _non_identity_permutation(rng, n_inputs)
+            train_index = np.arange(n_train) if train_per_task in (None, n_train) else stratified_sample(train_y, train_per_task, sample_rng)
+            tasks.append(TaskSpec(role, classes, train_index, np.arange(n_test), permutation))
     return tasks
+
+
+# Subsamples draw from seed streams of their own, so the permutations do not depend on them.
+SUBSAMPLE_OFFSET = 2
+
+
+def stratified_sample(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` row indices, sorted, with every class in proportion to ``labels`` (scikit-learn's
+    stratified split; the rounding remainder goes to the largest fractional parts)."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(labels))
+    seed = int(rng.integers(2**31 - 1))
+    chosen, _ = train_test_split(rows, train_size=size, stratify=labels, random_state=seed)
+    return np.sort(chosen)
 
 
 def split_tasks(train_y: np.ndarray, test_y: np.ndarray, classes_per_task: int, n_tasks: int, n_cv_tasks: int, seed: int) -> list[TaskSpec]:
