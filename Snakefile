@@ -1,8 +1,9 @@
 # agem-repro: "Efficient Lifelong Learning with A-GEM" (Chaudhry et al., ICLR 2019), end to end.
 #
 #   download / build  ->  one HDF5 task stream per benchmark and seed      (rules/streams.smk)
-#   train             ->  one run file per benchmark x method x seed        (rules/train.smk)
+#   train             ->  one run file per benchmark x method x variant x seed (rules/train.smk)
 #   aggregate         ->  the paper's tables, figures, reproduction summary (rules/aggregate.smk)
+#   studies           ->  hyper-parameter sweeps, the task-length study     (rules/studies.smk)
 #   ablation, report, bundle: Figs. 7-8, `snakemake --report`, the results archive (rules/*.smk)
 #
 # The config's checks, paths and every function the rules call: rules/common.smk.
@@ -34,6 +35,7 @@ if not config["reuse_runs"]:
 
 
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/studies.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bundle.smk"
@@ -50,3 +52,5 @@ rule all:
     input:
         rules.tables.output,
         rules.artefacts.input,
+        rules.sweeps.input,
+        rules.task_length_study.output if config["task_length"] else [],

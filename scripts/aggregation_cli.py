@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from agem.runs.runfile import RunFileError
+
 Writer = Callable[..., list[Path]]
 
 
@@ -15,7 +17,8 @@ def run_aggregation_cli(write: Writer, description: str, default_out_dir: str,
     """The command line shared by scripts/make_tables.py and scripts/make_figures.py:
     ``--runs RUN.h5 ... [--datasets ...] [--methods ...] [--out-dir DIR] [--only NAME ...]
     [--paper YAML]``; calls ``write(runs, out_dir, datasets, methods[, only=...][, paper=...])``
-    and prints what it wrote.
+    and prints what it wrote. A bad run file (RunFileError) ends it with one line naming the file
+    and the fix, exit status 1, before anything is written.
 
     ``--runs`` may be empty: an artefact whose datasets have no runs is still drawn, with gaps.
     ``only`` lists the artefacts the writer can select (default: ``default_only``, else the first);
@@ -36,7 +39,10 @@ def run_aggregation_cli(write: Writer, description: str, default_out_dir: str,
     extra = {"only": args.only} if only else {}
     if paper and args.paper:
         extra["paper"] = args.paper
-    written = write(args.runs, args.out_dir, args.datasets, args.methods, **extra)
+    try:
+        written = write(args.runs, args.out_dir, args.datasets, args.methods, **extra)
+    except RunFileError as exc:  # a bad run file: one line naming it and the fix; nothing was written
+        raise SystemExit(f"error: {exc}") from None
     for path in written:
         print(f"wrote {path}")
     return written

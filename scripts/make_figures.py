@@ -3,9 +3,11 @@
 
 from aggregation_cli import run_aggregation_cli
 
+from agem.io.write_errors import exits_on_os_error
 from agem.report.figures import DEFAULT_FIGURES, FIGURE_NAMES, make_figures
 
 
+@exits_on_os_error  # a full disk: one line naming the file, no traceback
 def main() -> None:
     run_aggregation_cli(make_figures, __doc__, "results/default/figures", only=FIGURE_NAMES, default_only=DEFAULT_FIGURES)
 

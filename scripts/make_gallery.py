@@ -5,9 +5,11 @@ import argparse
 from pathlib import Path
 
 from agem.io.atomic import write_text
+from agem.io.write_errors import exits_on_os_error
 from agem.report.gallery import gallery
 
 
+@exits_on_os_error  # a full disk: one line naming the file, no traceback
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures", nargs="*", default=[], help="figure files (PNG; PDFs are linked beside them)")

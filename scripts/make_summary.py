@@ -4,9 +4,11 @@ paper-vs-ours tables: verdict counts per table and which of the paper's claims h
 
 import argparse
 
+from agem.io.write_errors import exits_on_os_error
 from agem.report.claims import write_summary
 
 
+@exits_on_os_error  # a full disk: one line naming the file, no traceback
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", nargs="*", default=[], metavar="TABLE.csv", help="comparison tables (table{2..7}_*.csv)")

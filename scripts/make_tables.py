@@ -8,6 +8,7 @@ from pathlib import Path
 from aggregation_cli import run_aggregation_cli
 
 from agem.io.atomic import write_text
+from agem.io.write_errors import exits_on_os_error
 from agem.report.frames import ablation_frame, load_runs
 from agem.report.paper import PAPER_RESULTS
 from agem.report.paper_tables import PAPER_TABLES, write_paper_tables
@@ -27,6 +28,7 @@ def write(run_paths: Sequence[str], out_dir: str, datasets: Sequence[str] | None
     return written + write_paper_tables(records, out_dir, tables, datasets, methods, paper)
 
 
+@exits_on_os_error  # a full disk: one line naming the file, no traceback
 def main() -> None:
     run_aggregation_cli(write, __doc__, "results/default/tables", only=(MAIN, *PAPER_TABLES, ABLATION), paper=True)
 

@@ -89,3 +89,19 @@ def test_schema_rejects_bad_config(case):
     edit(config)
     with pytest.raises(WorkflowError, match=message):
         validate(config, SCHEMA)
+
+
+
+@pytest.mark.parametrize("key", ["seeds", "cv_seeds", "benchmarks.split_digits.seeds", "ablation.seeds"])
+def test_a_seed_beyond_2_to_the_32_is_one_config_line_naming_the_range(key):
+    """10**20 once reached Snakemake as a wildcard value and failed as a PeriodicWildcardError."""
+    from agem.pipeline.config import schema_error
+
+    config = load_config()
+    config.setdefault("ablation", {})
+    _edit(key, [1, 10**20])(config)
+    assert schema_error(config, SCHEMA) is not None
+    assert schema_error(config, SCHEMA).startswith(f"{key}.1: 100000000000000000000 is greater than the maximum of 4294967295. ")
+    assert schema_error(config, SCHEMA).endswith("Seeds are integers 0..4294967295 (2**32 - 1, NumPy's range).")
+    _edit(key, [0, 2**32 - 1])(config)
+    assert schema_error(config, SCHEMA) is None

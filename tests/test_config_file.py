@@ -59,3 +59,46 @@ def test_script_exit_status_and_message(tmp_path):
     assert "Traceback" not in failed.stderr
     good = subprocess.run([*script, str(REPO / "config" / "paper.yaml"), "--cluster"], capture_output=True, text=True, timeout=120)
     assert good.returncode == 0 and good.stdout.startswith("ok: "), good.stderr
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """Each level an anchored list of nine aliases of the one before: 9**levels values written out."""
+    lines = ['lol0: &lol0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"lol{i}: &lol{i} [{', '.join([f'*lol{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\ntraining: {{note: *lol{levels - 1}}}\n"
+
+
+def test_yaml_alias_bomb_is_refused_naming_file_line_and_fix(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(billion_laughs())
+    # lol1..lol3's aliases repeat 9×10 + 9×91 + 9×820 = 8,289 values; lol4's first *lol3 (line 5,
+    # column 14) adds 7,381. Read unchecked, the file loads at once; the walks over it never end.
+    with pytest.raises(ConfigError, match=rf"^{bomb}:5:14: YAML aliases repeat more than 10,000 values in all \(here \*lol3\); .*write the values out"):
+        read_config_file(bomb)
+
+
+def test_alias_inside_its_own_anchor_is_refused(tmp_path):
+    endless = tmp_path / "endless.yaml"
+    endless.write_text("training: &t\n  note: *t\n")
+    with pytest.raises(ConfigError, match=rf"^{endless}:2:9: alias \*t is used inside its own anchor &t"):
+        read_config_file(endless)
+
+
+def test_more_than_100_aliases_are_refused(tmp_path):
+    many = tmp_path / "many.yaml"
+    many.write_text("x: &x 1\n" + "".join(f"k{i}: *x\n" for i in range(101)))
+    with pytest.raises(ConfigError, match=rf"^{many}:102:7: more than 100 YAML aliases"):
+        read_config_file(many)
+    many.write_text("x: &x 1\n" + "".join(f"k{i}: *x\n" for i in range(100)))
+    assert read_config_file(many)["k99"] == 1
+
+
+def test_project_configs_keep_their_anchors_and_merge_keys():
+    """config/task_length.yaml merges one benchmark into two (<<: *permuted_fashion): read as YAML reads it."""
+    import yaml
+
+    for name in ("task_length.yaml", "paper.yaml"):
+        path = REPO / "config" / name
+        assert read_config_file(path) == yaml.safe_load(path.read_text())
+    benchmarks = read_config_file(REPO / "config" / "task_length.yaml")["benchmarks"]
+    assert benchmarks["permuted_fashion_400"]["source"] == benchmarks["permuted_fashion_5500"]["source"] == "fashion_mnist"

@@ -44,6 +44,7 @@ BAD_HPARAMS = {  # (benchmark, method, name, value) -> message
 @pytest.mark.parametrize("case", sorted(BAD_HPARAMS))
 def test_bad_hyperparameter_value_is_refused_before_any_job(config, case):
     (dataset, method, name, value), message = BAD_HPARAMS[case]
+    config["methods"] = list(dict.fromkeys([*config["methods"], method]))  # iCaRL is not a default method
     config["hparams"][dataset][method][name] = value
     with pytest.raises(ConfigError, match=message):
         check_config(config)

@@ -41,9 +41,10 @@ def test_grid_points_cover_the_product_of_the_method_axes():
 
 def run_with_accuracy(path, final_row: list[float], diverged: bool = False):
     n = len(final_row)
-    acc = np.full((n, n), np.nan)
-    acc[-1] = final_row
-    write_run(path, RunRecord("digits", "van", 1, acc, np.full((n, 11), np.nan), np.zeros(n, dtype=np.int64), 1.0, 1, diverged=diverged))
+    # Every trained entry filled (a run file holds no NaN below the diagonal); only the last row counts.
+    acc = np.where(np.tri(n, dtype=bool), np.asarray(final_row)[None, :], np.nan)
+    write_run(path, RunRecord("digits", "van", 1, acc, np.full((n, 11), np.nan), np.zeros(n, dtype=np.int64), 1.0, 1,
+                              diverged=diverged, diverged_step=0 if diverged else -1))
     return path
 
 

@@ -22,6 +22,8 @@ from agem.data.datasets.idx import (
 from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import read_stream
 from agem.data.streams import load_stream
+from agem.pipeline.config import ConfigError, check_config
+from helpers.configs import validated_default_config
 from helpers.miniature_data import idx_bytes, write_idx, write_mnist_folder
 
 PERMUTED = {"layout": "permuted", "n_tasks": 5, "n_cv_tasks": 2}
@@ -44,8 +46,8 @@ def test_idx_header_and_data_round_trip(tmp_path):
     for gz in (True, False):
         path = write_idx(tmp_path / f"x{gz}", images, IMAGES_MAGIC, gz=gz)
         np.testing.assert_array_equal(read_idx(path, IMAGES_MAGIC), images)
-    labels = write_idx(tmp_path / "y", np.array([3, 1, 4]), LABELS_MAGIC)
-    np.testing.assert_array_equal(read_idx(labels, LABELS_MAGIC), [3, 1, 4])
+    labels = write_idx(tmp_path / "y", np.array([2, 0, 1, 1]), LABELS_MAGIC)
+    np.testing.assert_array_equal(read_idx(labels, LABELS_MAGIC), [2, 0, 1, 1])
 
 
 def test_idx_errors_name_the_file(tmp_path):
@@ -136,3 +138,53 @@ def test_full_fashion_mnist_stream_from_debian(tmp_path):
     size_mb = (images.stat().st_size + (tmp_path / "seed1234.h5").stat().st_size) / 1e6
     print(f"\nFashion-MNIST: image file + stream {size_mb:.1f} MB, built in {seconds:.2f}s")
     assert seconds < 120
+
+
+def test_a_stray_label_is_refused_naming_file_value_and_position(tmp_path):
+    """A label of 200 in a 10-class file once made 201 classes, 191 empty: the config check then
+    advised 'memory_per_task <= 0' and the stream had 201 outputs."""
+    paths = write_mnist_folder(tmp_path / "mine", n_train=30, n_test=10)
+    labels = np.arange(30) % 10
+    labels[17] = 200
+    write_idx(paths["train_labels"], labels, LABELS_MAGIC)
+    options = {key: str(path) for key, path in paths.items()}
+    expected = rf"{paths['train_labels']}: label 200 at position 17 \(counting from 0\) skips the class\(es\) 10\.\.199"
+    with pytest.raises(RawDataError, match=expected):
+        build_images("idx", options, tmp_path / "images.h5")
+    assert not (tmp_path / "images.h5").exists()
+    # The config check reads the same file for the class count; it names the file, not the memory.
+    config = validated_default_config()
+    config["datasets"] = ["mine"]
+    config["benchmarks"]["mine"] = {**config["benchmarks"]["permuted_digits"], "source": "idx", "source_options": options}
+    config["hparams"]["mine"] = config["hparams"]["permuted_digits"]
+    with pytest.raises(ConfigError, match=rf"^benchmarks\.mine\.source_options: {expected}"):
+        check_config(config, jobs_run_here=False)
+
+
+def test_a_gap_in_the_class_numbers_names_the_first_label_above_it(tmp_path):
+    # No label 6: the smallest label above the gap, 7, first at position 7, is named (not the 9 before it).
+    labels = write_idx(tmp_path / "labels", np.array([0, 1, 3, 2, 5, 4, 9, 7, 8, 7]), LABELS_MAGIC)
+    with pytest.raises(RawDataError, match=r"label 7 at position 7 \(counting from 0\) skips the class\(es\) 6\.\.6"):
+        read_idx(labels, LABELS_MAGIC)
+
+
+def test_a_test_label_outside_the_training_classes_is_refused(tmp_path):
+    paths = write_mnist_folder(tmp_path / "mine", n_train=30, n_test=10)
+    write_idx(paths["test_labels"], np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10]), LABELS_MAGIC)
+    options = {key: str(path) for key, path in paths.items()}
+    with pytest.raises(RawDataError, match=rf"{paths['test_labels']}: label 10 at position 9 \(counting from 0\) is not a class of the training labels "
+                                           rf"{paths['train_labels']} \(0\.\.9\)"):
+        build_images("idx", options, tmp_path / "images.h5")
+    # a test set lacking a class is allowed (a small bring-your-own test set may)
+    write_idx(paths["test_labels"], np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), LABELS_MAGIC)
+    build_images("idx", options, tmp_path / "images.h5")
+
+
+def test_test_images_of_another_size_are_refused_when_the_images_are_built(tmp_path):
+    """32×32 test images beside 28×28 training images once failed only at train time."""
+    paths = write_mnist_folder(tmp_path / "mine", n_train=30, n_test=10)
+    write_idx(paths["test_images"], np.zeros((10, 32, 32)), IMAGES_MAGIC)
+    options = {key: str(path) for key, path in paths.items()}
+    with pytest.raises(RawDataError, match=rf"^{paths['test_images']} holds images of 32×32 pixels but {paths['train_images']} of 28×28; "):
+        build_images("idx", options, tmp_path / "images.h5")
+    assert not (tmp_path / "images.h5").exists()

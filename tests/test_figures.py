@@ -191,3 +191,92 @@ def test_method_styles_are_fixed_by_name_and_distinct():
     assert new == method_style("brand_new_method") and new.marker not in {s.marker for s in METHOD_STYLES.values()}
     assert method_style("prog_nn") == method_style("prognn")
     plt.close("all")
+
+
+# --- what a reviewer reads off a figure ------------------------------------------------------------
+CAPTIONS = Path(__file__).resolve().parents[1] / "workflow" / "report"
+
+
+def test_fig6_caption_names_every_method_the_figure_draws():
+    """S-GEM violates constraints too and is drawn: the report's caption must not say "GEM vs A-GEM"."""
+    sgem = [make_record("mnist", "sgem", s, (0.9, 0.8, 0.85), 0.3, 40.0, 3000, (0, 2 + s)) for s in (0, 1)]
+    fig = fig6_violations(per_task_frame([*RECORDS[2:6], *sgem]), ["mnist"], ["gem", "sgem", "agem"])
+    drawn = legend_labels(fig)
+    assert drawn == ["GEM", "S-GEM", "A-GEM"]
+    text = (CAPTIONS / "fig6_violations.rst").read_text(encoding="utf-8")
+    assert all(label in text for label in drawn) and "GEM vs A-GEM" not in text
+    plt.close("all")
+
+
+def bar_texts(ax) -> list[str]:
+    return [t.get_text().strip() for t in ax.texts]
+
+
+def test_fig1_keys_its_dashes_marks_zero_bars_and_methods_beyond_the_paper():
+    prognn = [make_record("mnist", "prognn", s, (0.9, 0.9, 0.95), 0.2, 20.0, 2000) for s in (0, 1)]  # F_T = 0
+    er = [make_record("mnist", "er", s, (0.9, 0.8, 0.9), 0.3, 15.0, 1500) for s in (0, 1)]
+    records = [*RECORDS[:2], RECORDS[6], *prognn, *er, RECORDS[8]]  # PI: diverged on cifar, not run on mnist
+    fig = draw_figures(records, ["fig1"], ["mnist", "cifar"], ["van", "pi", "prognn", "multitask", "er"])["fig1_bars"]
+    mnist_forgetting, cifar_accuracy = fig.axes[1], fig.axes[5]
+    # MULTI-TASK's undefined F_T is a "–" with its key in the caption; PI, not run on MNIST, is left empty.
+    assert bar_texts(mnist_forgetting).count("–") == 1
+    assert "–: undefined (MULTI-TASK" in caption(fig)
+    assert bar_texts(cifar_accuracy) == ["∞ diverged"]
+    # PROG-NN's F_T of 0 is a visible tick at 0, labelled with its value.
+    ticks = [line for line in mnist_forgetting.get_lines() if line.get_gid() == "short bar"]
+    assert len(ticks) == 1 and list(ticks[0].get_xdata()) == [0.0]
+    assert ticks[0].get_color() == method_style("prognn").colour and "0" in bar_texts(mnist_forgetting)
+    # ER carries the table's ‡, and the caption says what it means.
+    assert "ER ‡" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "‡: beyond the paper" in caption(fig)
+    plt.close("all")
+
+
+def test_a_one_seed_figure_promises_no_band():
+    one_seed = [RECORDS[0], RECORDS[2], RECORDS[4]]  # VAN, A-GEM, GEM on mnist, seed 0 each
+    figures = draw_figures(one_seed, ["fig1", "fig3", "fig6"], ["mnist"], ["van", "agem", "gem"])
+    for stem, fig in figures.items():
+        assert "± 1 std" not in caption(fig), stem
+        assert "one seed: no band" in caption(fig) or "one seed: no whisker" in caption(fig), stem
+    mixed = draw_figures([*one_seed, RECORDS[1]], ["fig3"], ["mnist"], ["van", "agem"])["fig3_lca_vs_beta"]
+    assert "band: ± 1 std (none where one seed)" in caption(mixed)
+    plt.close("all")
+
+
+@pytest.mark.parametrize("name", ["my_method", "plugin_replay", "xyz", "brand_new_method", "lwf", "dummy"])
+def test_a_plugin_method_is_a_solid_coloured_line_never_a_reference_line(name):
+    from agem.report.styles import METHOD_STYLES, SOLID
+
+    style = method_style(name)
+    assert style.linestyle == SOLID
+    assert style.colour not in {s.colour for s in METHOD_STYLES.values()}
+    red, green, blue = (int(style.colour[i:i + 2], 16) for i in (1, 3, 5))
+    assert max(red, green, blue) - min(red, green, blue) > 40  # a colour, not a grey like MULTI-TASK's
+
+
+def test_rebuilt_figures_are_byte_identical(tmp_path, monkeypatch):
+    """No creation date in the PDF (nor a time in the PNG): a rebuild from the same runs gives the same bytes."""
+    from agem.report.figures import save_figure
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    built = []
+    for attempt in ("first", "second"):
+        (tmp_path / attempt).mkdir()
+        fig = draw_figures(RECORDS[:6], ["fig1"], ["mnist"], ["van", "agem", "gem"])["fig1_bars"]
+        built.append({p.suffix: p.read_bytes() for p in save_figure(fig, tmp_path / attempt, "fig1_bars")})
+        if attempt == "first":
+            monkeypatch.setattr("time.time", lambda: 2_000_000_000.0)  # a later clock for the rebuild
+    assert b"CreationDate" not in built[0][".pdf"]
+    assert built[0] == built[1]
+
+
+def test_one_seed_bars_have_no_whiskers():
+    """A whisker of length 0 still draws its caps: with one seed there must be none at all."""
+    from matplotlib.collections import LineCollection
+
+    one_seed = draw_figures([RECORDS[0], RECORDS[2]], ["fig1"], ["mnist"], ["van", "agem"])["fig1_bars"]
+    two_seeds = draw_figures(RECORDS[:4], ["fig1"], ["mnist"], ["van", "agem"])["fig1_bars"]
+    accuracy = [fig.axes[0] for fig in (one_seed, two_seeds)]
+    whiskers = [[c for c in ax.collections if isinstance(c, LineCollection)] for ax in accuracy]
+    assert whiskers[0] == [] and len(whiskers[1]) == 1
+    plt.close("all")

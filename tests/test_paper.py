@@ -65,27 +65,6 @@ def test_a_missing_values_file_is_refused(tmp_path):
     assert load_paper_results(tmp_path / "ok.yaml").source.startswith("Chaudhry")
 
 
-@pytest.mark.parametrize(("paper", "ours", "ours_std", "resolution", "sigma", "source", "diff", "verdict"), [
-    # The paper's σ: 89.1 ± 0.14 against 89.0 -> -0.71σ.
-    (PaperValue(89.1, 0.14), 89.0, 0.3, 0.05, 0.14, "paper", -0.1 / 0.14, REPRODUCED),
-    (PaperValue(89.1, 0.14), 88.9, 0.3, 0.05, 0.14, "paper", -0.2 / 0.14, WITHIN_2SIGMA),
-    (PaperValue(89.1, 0.14), 89.5, 0.3, 0.05, 0.14, "paper", 0.4 / 0.14, OFF),
-    # No σ in the paper (CUB F_T): ours; ours too small or absent: the rounding resolution.
-    (PaperValue(0.13), 0.16, 0.02, 0.005, 0.02, "ours", 1.5, WITHIN_2SIGMA),
-    (PaperValue(0.13), 0.132, 0.0, 0.005, 0.005, "resolution", 0.4, REPRODUCED),
-    (PaperValue(0.0), 0.0, math.nan, 0.005, 0.005, "resolution", 0.0, REPRODUCED),  # PROG-NN F_T = 0
-    # A paper σ below its own rounding (F_T 0.06 ± 0.001) is widened to the resolution.
-    (PaperValue(0.06, 0.001), 0.07, 0.0, 0.005, 0.005, "resolution", 2.0, WITHIN_2SIGMA),
-    # No σ and no resolution: exact match only.
-    (PaperValue(5.0), 5.0, 0.0, 0.0, 0.0, "resolution", 0.0, REPRODUCED),
-    (PaperValue(5.0), 5.5, 0.0, 0.0, 0.0, "resolution", math.inf, OFF),
-])
-def test_compare_on_hand_made_numbers(paper, ours, ours_std, resolution, sigma, source, diff, verdict):
-    result = compare(paper, ours, ours_std, resolution)
-    assert (result.sigma, result.sigma_source, result.verdict) == (pytest.approx(sigma), source, verdict)
-    assert result.diff_sigmas == pytest.approx(diff)
-
-
 def test_compare_without_a_value_and_with_infinity():
     assert compare(None, 50.0, 1.0, 0.05).verdict == NO_PAPER_VALUE
     assert compare(PaperValue(50.0, 1.0), math.nan, math.nan, 0.05).verdict == NOT_RUN

@@ -1,5 +1,8 @@
 """The reproduction summary: each of the paper's claims checked on hand-made numbers."""
 
+from html import unescape
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -95,11 +98,16 @@ def test_a_claim_without_the_runs_it_needs_is_not_tested_once():
 def test_summary_files(tmp_path):
     table = tmp_path / "table4_mnist_cifar.csv"
     OURS.frame.assign(verdict=[REPRODUCED] * 10 + [OFF] * (len(NUMBERS) - 10)).to_csv(table, index=False)
-    md, csv = write_summary([table], tmp_path)
+    md, csv, html = write_summary([table], tmp_path)
     text = md.read_text(encoding="utf-8")
     assert "## Verdicts per table" in text and "| Table 4 " in text
     assert "A-GEM ≈ GEM in A_T" in text and "does not hold" in text
     assert list(pd.read_csv(csv).columns) == CLAIM_COLUMNS
+    # The report's page: the Markdown's headings and claims, as HTML (the report shows no Markdown).
+    page = unescape(html.read_text(encoding="utf-8"))
+    assert page.startswith("<!DOCTYPE html>") and "<h4>Verdicts per table</h4>" in page
+    claims_heading = text.split("\n## ")[2].splitlines()[0]
+    assert f"<h4>{claims_heading}</h4>" in page and page.count("<tr>") == text.count("\n|") - 4  # header rows
 
 
 def test_memory_fit_is_claimed_on_mnist_only():
@@ -127,3 +135,30 @@ def test_methods_beyond_the_paper_are_not_rivals_in_its_claims():
     claims = claims_frame(Ours(pd.DataFrame(rows)))
     row = claims[claims.claim.str.startswith("MULTI-TASK is the upper bound") & (claims.dataset == "permuted_mnist")]
     assert row.iloc[0].status == HOLDS and "ER" not in row.iloc[0].evidence
+
+
+def generated_block(doc: str, marker: str) -> str:
+    """The text between a generated-text marker of docs/reproduction.md and its end."""
+    start = doc.index(marker)
+    start = doc.index("\n", start) + 1
+    return doc[start:doc.index("<!-- end of generated text -->", start)]
+
+
+def test_the_docs_list_exactly_the_codes_claims_statuses_and_verdicts():
+    """docs/reproduction.md once listed 9 claims where the summary checked 11, and lacked a verdict:
+    its lists are the code's, regenerated with claims_doc() / verdicts_doc() when they change."""
+    from agem.report.claims import CLAIMS, STATUS_MEANINGS, claims_doc, verdicts_doc
+    from agem.report.paper import VERDICTS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "reproduction.md").read_text(encoding="utf-8")
+    claims_block = generated_block(doc, "<!-- generated from agem.report.claims.CLAIMS")
+    verdicts_block = generated_block(doc, "<!-- generated from agem.report.paper.VERDICT_MEANINGS")
+    assert claims_block == claims_doc(), "paste agem.report.claims.claims_doc() into docs/reproduction.md#summary"
+    assert verdicts_block == verdicts_doc(), "paste agem.report.claims.verdicts_doc() into docs/reproduction.md#verdicts"
+    # And the generated text itself names every claim, status and verdict once.
+    assert [line for line in claims_block.splitlines() if line.startswith("- ")] == [
+        f"- {c.text} — {c.paper}{'.' if c is CLAIMS[-1] else ';'}" for c in CLAIMS]
+    assert all(claims_block.count(f"| *{status}* |") == 1 for status in (HOLDS, FAILS, INCONCLUSIVE, UNTESTED))
+    assert set(STATUS_MEANINGS) == {HOLDS, FAILS, INCONCLUSIVE, UNTESTED}
+    assert all(verdicts_block.count(f"| *{verdict}* |") == 1 for verdict in VERDICTS)
+    assert "results/figures/README.md" not in doc  # the gallery is per experiment

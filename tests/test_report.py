@@ -33,3 +33,16 @@ def test_gallery_shows_each_figure_with_its_report_caption():
     assert "![fig6_violations](fig6_violations.png)" in text and "[fig6_violations.pdf](fig6_violations.pdf)" in text
     assert "## fig9_new" in text  # a figure without a caption is still listed
     assert text.count("## ") == 2
+
+
+def test_only_tables_with_runs_of_ours_go_into_the_report():
+    """The workflow puts a table into the report where has_runs says it has a row of ours: the
+    default run (Permuted MNIST on 5k digits) has none of CUB and AWA (Tables 5–6), and Table 2
+    (GEM vs A-GEM) needs one of them."""
+    from agem.report.paper import TABLES, has_runs
+
+    datasets = ["permuted_mnist5k"]
+    default = [("permuted_mnist5k", m) for m in ("van", "ewc", "gem", "sgem", "agem", "multitask", "er")]
+    assert [t.name for t in TABLES if has_runs(t, default, datasets)] == ["table2", "table3", "table4", "table7"]
+    without_gem = [pair for pair in default if pair[1] not in ("gem", "sgem", "agem")]
+    assert [t.name for t in TABLES if has_runs(t, without_gem, datasets)] == ["table4", "table7"]

@@ -88,10 +88,12 @@ def test_table4_rows_values_and_verdicts(tables):
     assert list(dict.fromkeys(mnist.method)) == ["van", "ewc", "pi", "mas", "rwalk", "prognn", "gem", "agem", "multitask"]
     agem = row(table4, "permuted_mnist", "agem", "A_T")
     assert (agem.ours_mean, agem.ours_std, agem.n_seeds) == (pytest.approx(89.1), pytest.approx(0.1), 2)
-    assert (agem.paper_mean, agem.paper_std, agem.sigma_source, agem.verdict) == (89.1, 0.14, "paper", REPRODUCED)
+    assert (agem.paper_mean, agem.paper_std, agem.sigma_source, agem.verdict) == (89.1, 0.14, "paper & ours", REPRODUCED)
+    assert agem.sigma == pytest.approx((0.14**2 + 0.1**2) ** 0.5)  # both sides' spread
     van = row(table4, "permuted_mnist", "van", "A_T")
     assert van.ours_mean == pytest.approx(75.0) and van.verdict == OFF
-    assert van.diff_sigmas == pytest.approx((75.0 - 47.9) / 1.32)
+    # One seed of ours: its side is the rounding floor, 0.05 points.
+    assert (van.sigma_source, van.diff_sigmas) == ("paper & resolution", pytest.approx((75.0 - 47.9) / (1.32**2 + 0.05**2) ** 0.5))
     assert row(table4, "permuted_mnist", "ewc", "F_T").verdict == NOT_RUN
     assert row(table4, "permuted_mnist", "multitask", "F_T").verdict == NO_PAPER_VALUE
     # Split CIFAR is not in the run: its paper rows stay, as gaps; the digits get ours only.
@@ -125,10 +127,10 @@ def test_table5_standard_and_joint_embedding(tables):
     assert list(table5.dataset.unique()) == ["split_cub", "split_cub_je"]
     je = row(table5, "split_cub_je", "agem", "A_T")
     assert (je.ours_mean, je.paper_mean, je.paper_std) == (pytest.approx(71.0), 71.0, 2.83)
-    # F_T printed without σ, one seed of ours: the rounding resolution is the σ.
+    # F_T printed without σ, one seed of ours: both sides at the rounding resolution, σ = 0.005·√2.
     forgetting = row(table5, "split_cub", "agem", "F_T")
-    assert (forgetting.sigma_source, forgetting.sigma) == ("resolution", 0.005)
-    assert forgetting.diff_sigmas == pytest.approx((0.1 - 0.07) / 0.005)
+    assert (forgetting.sigma_source, forgetting.sigma) == ("resolution", pytest.approx(0.00707107))
+    assert forgetting.diff_sigmas == pytest.approx((0.1 - 0.07) / 0.00707107)
     assert set(tables[0]["table6"].verdict) <= {NOT_RUN, NO_PAPER_VALUE}
 
 
@@ -243,3 +245,15 @@ def test_a_method_beyond_the_paper_is_marked_and_has_no_paper_value(tmp_path):
     assert "‡: beyond the paper" in markdown
     assert "ER \\ddag{}" in (tmp_path / "tables" / "table4_mnist_cifar.tex").read_text(encoding="utf-8")
     assert "‡: beyond the paper" in (tmp_path / "tables" / "table4_mnist_cifar.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("method", ["gem", "agem"])
+def test_the_same_pair_of_numbers_gets_the_same_sigma_in_every_table(tables, method):
+    """Table 2 prints GEM's test-set A_T as 89.5 without a std, App. E as 89.5 ± 0.48: both tables
+    (and Table 3, which repeats App. E) judge ours against one σ, sqrt(σ_paper² + σ_ours²)."""
+    found = {name: row(tables[0][name], "permuted_mnist", method, "A_T") for name in ("table2", "table3", "table4")}
+    assert {(r.paper_mean, r.paper_std, r.sigma, r.diff_sigmas) for r in found.values()} == {
+        (found["table4"].paper_mean, found["table4"].paper_std, found["table4"].sigma, found["table4"].diff_sigmas)}
+    if method == "gem":  # ours 87.5 over two equal seeds (spread 0 -> 0.05); paper 89.5 ± 0.48
+        assert found["table2"].sigma == pytest.approx(0.482597, abs=1e-6)
+        assert found["table2"].diff_sigmas == pytest.approx(-2.0 / 0.482597, abs=1e-4)

@@ -41,7 +41,7 @@ rule ablation_epochs:
         figures_dir=output_folder,
         tables_dir=lambda wildcards, output: Path(output.table).parent.as_posix(),
     shell:
-        "({params.python} {params.figures_script} --only {params.figures} --runs {input.runs} "
-        "--datasets {params.datasets} --methods {params.methods} --out-dir {params.figures_dir} && "
-        "{params.python} {params.tables_script} --only ablation --runs {input.runs} --out-dir {params.tables_dir}) "
-        "> {log} 2>&1"
+        "({params.python:q} {params.figures_script:q} --only {params.figures} --runs {input.runs:q} "
+        "--datasets {params.datasets:q} --methods {params.methods:q} --out-dir {params.figures_dir:q} && "
+        "{params.python:q} {params.tables_script:q} --only ablation --runs {input.runs:q} --out-dir {params.tables_dir:q}) "
+        "> {log:q} 2>&1"

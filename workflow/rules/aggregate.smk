@@ -35,8 +35,8 @@ rule tables:
         methods=config["methods"],
         out_dir=output_folder,
     shell:
-        "{params.python} {params.script} --runs {input.runs} --datasets {params.datasets} "
-        "--methods {params.methods} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --runs {input.runs:q} --datasets {params.datasets:q} "
+        "--methods {params.methods:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 for artefact in TABLES:
@@ -49,7 +49,7 @@ for artefact in TABLES:
             code=TABLE_CODE,
         output:
             # HTML first: the report shows the readable side-by-side table, not the long CSV.
-            artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables"),
+            artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables", in_report=drawn(artefact)),
         log:
             f"{OUT}/logs/tables/{artefact.name}.log",
         conda:
@@ -63,9 +63,9 @@ for artefact in TABLES:
             paper=PAPER_RESULTS,
             out_dir=output_folder,
         shell:
-            "{params.python} {params.script} --only {params.name} --runs {input.runs} "
-            "--datasets {params.datasets} --methods {params.methods} --paper {params.paper} "
-            "--out-dir {params.out_dir} > {log} 2>&1"
+            "{params.python:q} {params.script:q} --only {params.name} --runs {input.runs:q} "
+            "--datasets {params.datasets:q} --methods {params.methods:q} --paper {params.paper:q} "
+            "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -85,8 +85,8 @@ rule summary:
         paper=PAPER_RESULTS,
         out_dir=output_folder,
     shell:
-        "{params.python} {params.script} --tables {input.tables} --paper {params.paper} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --tables {input.tables:q} --paper {params.paper:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 for artefact in FIGURES:
@@ -111,8 +111,8 @@ for artefact in FIGURES:
             methods=config["methods"],
             out_dir=output_folder,
         shell:
-            "{params.python} {params.script} --only {params.name} --runs {input.runs} "
-            "--datasets {params.datasets} --methods {params.methods} --out-dir {params.out_dir} > {log} 2>&1"
+            "{params.python:q} {params.script:q} --only {params.name} --runs {input.runs:q} "
+            "--datasets {params.datasets:q} --methods {params.methods:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule paper_tables:
@@ -139,8 +139,8 @@ rule figures:
         captions=REPORT_CAPTIONS,
         not_run=[stem for artefact in FIGURES if not drawn(artefact) for stem in artefact.stems],
     shell:
-        "{params.python} {params.script} --figures {input.figures} --not-run {params.not_run} "
-        "--captions {params.captions} --out {output} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --figures {input.figures:q} --not-run {params.not_run:q} "
+        "--captions {params.captions:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule artefacts:

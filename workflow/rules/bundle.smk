@@ -1,6 +1,7 @@
 # `snakemake --cores 1 bundle`: the run files (main and ablation) with a manifest of checksums,
-# the resolved config and package versions, in one archive (agem.runs.bundle). Import it elsewhere with
-# `python scripts/bundle.py import results/{experiment}/bundle/agem-results.tar.gz` and rebuild with
+# the config the runs were made with and package versions, in one archive (agem.runs.bundle). Import
+# it elsewhere with `python scripts/bundle.py import results/{experiment}/bundle/agem-results.tar.gz`
+# and rebuild with
 # `snakemake --cores 2 artefacts --configfile results/imported/config.yaml --config reuse_runs=true`
 # (the config names the experiment, so the tables come back in results/{experiment}/).
 
@@ -14,7 +15,13 @@ rule bundle:
         BUNDLE,
     log:
         f"{OUT}/logs/bundle.log",
+    params:
+        experiment=EXPERIMENT,
+        # Only the order of the tables' rows: the runs do not record it.
+        order=[*config["datasets"], *config["methods"]],
     run:
-        # The config the runs were made with; reuse_runs describes this invocation, not the runs.
-        resolved = {key: value for key, value in config.items() if key != "reuse_runs"}
-        export_bundle(output[0], [*input.runs, *input.ablation], resolved)
+        from agem.runs.bundle import export_runs
+
+        # The config is rebuilt from the identities the runs record (agem.runs.bundle_config), not
+        # taken from this invocation, whose overrides need not be those the runs were made with.
+        export_runs(output[0], [*input.runs, *input.ablation], params.experiment, order=params.order)

@@ -3,6 +3,7 @@
 # (download, streams, cv, train, aggregate, ablation, report, bundle) hold rules only.
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -23,16 +24,29 @@ from agem.pipeline.config import (
     stream_spec,
     to_json,
 )
+from agem.pipeline.config_file import check_config_file_aliases
+from agem.pipeline.cost import cost_lines
 from agem.pipeline.experiment import experiment_folder, experiment_name
 from agem.pipeline.interrupts import interrupted_run_note
 from agem.pipeline.paths import RESULTS
 from agem.pipeline.run_checks import check_existing_runs
+from agem.pipeline.run_plan import (
+    adopt_legacy_runs,
+    check_recorded_identities,
+    main_runs,
+    dry_run_requested,
+    note_missing_runs,
+    settings_by_variant,
+)
+from agem.pipeline.sweeps import check_sweeps, sweep_points, sweep_runs
 from agem.report.paper import ABLATION_FIGURES, FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
 from agem.runs.bundle import BUNDLE_NAME, export_bundle
 from agem.training.cv import grid_points
 
 # ---- The config: every problem reported before any job starts -------------------------------
 
+# A YAML alias bomb as --configfile would hang the coercion below: refused first (agem.pipeline.config_file).
+check_config_file_aliases(workflow.config_settings.configfiles)
 coerce_command_line_values(config)
 # One line naming the key, the problem and the fix (Snakemake's validate would print the whole
 # schema and config); validate then only fills in the schema's defaults.
@@ -41,6 +55,7 @@ validate(config, "../schemas/config.schema.yaml")
 # A device is checked where the jobs run: here, unless an executor sends them to other machines.
 check_config(config, jobs_run_here=workflow.local_exec or workflow.remote_exec)
 check_ablation(config)
+check_sweeps(config)
 
 # The result set (agem.pipeline.experiment): tables, figures and the bundle of this configuration
 # go to results/{experiment}/, runs stay shared. The resolved config names it, so the config in
@@ -63,9 +78,10 @@ if not (workflow.remote_exec or workflow.subprocess_exec):
         f"experiment {EXPERIMENT}: tables and figures in {OUT}/ (name it with --config experiment=NAME)",
         file=sys.stderr,
     )
+    print("\n".join(cost_lines(config)), file=sys.stderr)
 REPO = Path(workflow.basedir)
 SCRIPTS = REPO / "scripts"
-PAPER_RESULTS = REPO / "config" / "paper_results.yaml"
+PAPER_RESULTS = Path(os.path.relpath(REPO / "config" / "paper_results.yaml"))  # a job's shell and the report show it
 REPORT_CAPTIONS = REPO / "workflow" / "report"
 
 # ---- Software ---------------------------------------------------------------------------------
@@ -78,11 +94,13 @@ AGEM_ENV = "../envs/agem.yaml"
 # PYTHON and script() are Paths, not strings, on purpose: Snakemake's params rerun trigger records
 # only plain values, so moving the checkout or the virtual environment retrains nothing.
 CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-PYTHON = Path("python") if CONDA else Path(sys.executable)
+PYTHON = Path("python") if CONDA else Path(os.path.relpath(sys.executable))
 
 
 def script(name: str) -> Path:
-    return SCRIPTS / name
+    # Relative to the working directory: `snakemake --report` shows params, and an absolute path
+    # there names the machine's folders (a Path param is not recorded, so this reruns nothing).
+    return Path(os.path.relpath(SCRIPTS / name))
 
 
 def output_folder(wildcards, output) -> str:
@@ -98,6 +116,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     method="[A-Za-z0-9_]+",
     seed="[0-9]+",
+    variant="[A-Za-z0-9_.+-]+",
     point="[A-Za-z0-9_.+-]+",
     raw_dataset="|".join(RAW_DATASETS),
     image_set="[A-Za-z0-9_]+-[0-9a-f]{10}",
@@ -145,15 +164,24 @@ def images_argument(wildcards) -> str:
 # ---- Training (train.smk, cv.smk, ablation.smk) -----------------------------------------------
 
 
+# Every run of the config at its identity's path (agem.runs.identity): a benchmark may run its own
+# seeds (paper: 5 runs on MNIST and CIFAR, 10 on CUB and AWA) and a subset of the methods.
+MAIN_RUNS = main_runs(config)
+SWEEP_RUN_FILES = {
+    name: [run.path for point in sweep_points(config, name) for run in point.runs] for name in config["sweeps"]
+}
+STUDY_RUN_FILES = [run.path for run in MAIN_RUNS if run.identity.dataset in config["task_length"]]
+ALL_RUNS = MAIN_RUNS + sweep_runs(config)
+RUN_SETTINGS = settings_by_variant(ALL_RUNS)
+
+
 def run_files(wildcards=None):
-    # A benchmark may run its own seeds (paper: 5 runs on MNIST and CIFAR, 10 on CUB and AWA) and
-    # a subset of the methods (no GEM or PROG-NN on CUB and AWA).
-    return [
-        f"{RESULTS}/runs/{dataset}/{method}/seed{seed}.h5"
-        for dataset in config["datasets"]
-        for method in benchmark_methods(config, dataset)
-        for seed in benchmark_seeds(config, dataset)
-    ]
+    return [run.path for run in MAIN_RUNS]
+
+
+def train_settings(wildcards) -> str:
+    """The job settings of the run a train job's wildcards name (only the config's runs exist)."""
+    return to_json(RUN_SETTINGS[(wildcards.dataset, wildcards.method, wildcards.variant)])
 
 
 def benchmark_resources(wildcards) -> dict:
@@ -164,7 +192,7 @@ def checkpoint_argument(wildcards) -> str:
     """Training jobs save their state at every task boundary; a rerun resumes from it."""
     if not config["training"]["checkpoint"]:
         return ""
-    return f"--checkpoint {RESULTS}/checkpoints/{wildcards.dataset}/{wildcards.method}/seed{wildcards.seed}.pt"
+    return f"--checkpoint {RESULTS}/checkpoints/{wildcards.dataset}/{wildcards.method}/{wildcards.variant}/seed{wildcards.seed}.pt"
 
 
 # Training jobs of both kinds (evaluation and cross-validation) ask for their benchmark's resources.
@@ -204,9 +232,21 @@ def available(paths: list[str]) -> list[str]:
     return [path for path in paths if Path(path).exists()] if REUSE_RUNS else list(paths)
 
 
-# Damaged run files are found before the job graph is built, so that the tables' job never starts
+# Snakemake knows about a dry run only after parsing; what the parse step writes must wait for a real run.
+DRY_RUN = dry_run_requested(sys.argv)
+# Run files of the layout before identities are moved to their identity's path, or refused
+# (agem.pipeline.run_plan); then damaged run files, and files that are not the run their path
+# names, are found before the job graph is built, so that the tables' job never starts
 # (Snakemake would delete the previous tables first): agem.pipeline.run_checks.
-check_existing_runs(run_files(), REUSE_RUNS)
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    adopt_legacy_runs(ALL_RUNS, dry_run=DRY_RUN, log=lambda line: print(line, file=sys.stderr))
+check_existing_runs([run.path for run in ALL_RUNS], REUSE_RUNS, expected={run.path: run.expected() for run in ALL_RUNS})
+check_recorded_identities(ALL_RUNS)
+# A deleted run is retrained, every time (Snakemake alone would not: agem.pipeline.run_plan).
+MISSING_RUNS_LEDGER = f"{OUT}/logs/missing_runs.txt"
+if not (REUSE_RUNS or workflow.remote_exec or workflow.subprocess_exec):
+    note_missing_runs(MISSING_RUNS_LEDGER, ALL_RUNS, DRY_RUN, log=lambda line: print(line, file=sys.stderr))
+
 
 
 # ---- The epochs ablation (ablation.smk; agem.pipeline.ablation) -------------------------------
@@ -236,7 +276,11 @@ def ablation_checkpoint_argument(wildcards) -> str:
 
 
 def code(*paths: str) -> list[Path]:
-    return [REPO / path for path in paths]
+    # Relative to the working directory (Snakemake is already there while it parses): recorded
+    # absolute, a copied checkout would have "Set of input files has changed" and redraw everything.
+    import os
+
+    return [Path(os.path.relpath(REPO / path)) for path in paths]
 
 
 TABLE_CODE = code(
@@ -266,6 +310,11 @@ FIGURE_CODE = code(
 SUMMARY_CODE = code(
     "src/agem/report/claims.py", "src/agem/report/paper.py", "scripts/make_summary.py", "config/paper_results.yaml"
 )
+STUDY_CODE = code("src/agem/report/studies.py", "scripts/make_sweep.py", "scripts/make_study.py")
+# Every rule that reads runs also reads the ledger of missing runs, so that a deleted run is retrained.
+# (A dry run before any real one has no ledger yet, and must not write one.)
+if not REUSE_RUNS and Path(MISSING_RUNS_LEDGER).exists():
+    TABLE_CODE, FIGURE_CODE, STUDY_CODE = (files + [MISSING_RUNS_LEDGER] for files in (TABLE_CODE, FIGURE_CODE, STUDY_CODE))
 GALLERY_CODE = code("src/agem/report/gallery.py", "scripts/make_gallery.py")
 ABLATION_CODE = list(dict.fromkeys(FIGURE_CODE + TABLE_CODE))
 
@@ -273,12 +322,12 @@ ABLATION_CODE = list(dict.fromkeys(FIGURE_CODE + TABLE_CODE))
 def runs_of(artefact) -> list[str]:
     """The config's run files of the datasets an artefact shows."""
     shown = set(artefact_datasets(artefact, config["datasets"]))
-    return [path for path in available(run_files()) if Path(path).parts[-3] in shown]
+    return [path for path in available(run_files()) if Path(path).parts[-4] in shown]
 
 
 def drawn(artefact) -> bool:
     """A figure is requested only where it has runs to draw; the gallery lists the others as not run."""
-    pairs = [(Path(path).parts[-3], Path(path).parts[-2]) for path in runs_of(artefact)]
+    pairs = [(Path(path).parts[-4], Path(path).parts[-3]) for path in runs_of(artefact)]
     return has_runs(artefact, pairs, config["datasets"])
 
 
@@ -287,11 +336,13 @@ def captioned(path: str, stem: str, category: str):
     return report(path, caption=str(REPORT_CAPTIONS / f"{stem}.rst"), category=category)
 
 
-def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], category: str) -> list:
-    """The artefact's files; the first extension of each stem goes into the report with its caption."""
+def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], category: str, in_report: bool = True) -> list:
+    """The artefact's files; the first extension of each stem goes into the report with its caption
+    (where ``in_report``: a table without runs of ours is left out of the report)."""
     outputs = []
     for stem in artefact.stems:
-        outputs.append(captioned(f"{OUT}/{folder}/{stem}.{extensions[0]}", stem, category))
+        first = f"{OUT}/{folder}/{stem}.{extensions[0]}"
+        outputs.append(captioned(first, stem, category) if in_report else first)
         outputs += [f"{OUT}/{folder}/{stem}.{extension}" for extension in extensions[1:]]
     return outputs
 
@@ -299,8 +350,9 @@ def artefact_outputs(artefact, folder: str, extensions: tuple[str, ...], categor
 MAIN_TABLE_FILES = [f"{OUT}/tables/{name}" for name in ("main.csv", "main.md", "main.tex", "metrics_per_seed.csv")]
 PAPER_TABLE_CSVS = [f"{OUT}/tables/{artefact.stems[0]}.csv" for artefact in TABLES]
 SUMMARY_FILES = [
-    captioned(f"{OUT}/tables/{SUMMARY_STEM}.csv", SUMMARY_STEM, "Reproduction summary"),
+    captioned(f"{OUT}/tables/{SUMMARY_STEM}.html", SUMMARY_STEM, "Reproduction summary"),
     f"{OUT}/tables/{SUMMARY_STEM}.md",
+    f"{OUT}/tables/{SUMMARY_STEM}.csv",
 ]
 ABLATION_FIGURE_FILES = [
     output

@@ -24,8 +24,8 @@ rule cv_train:
             )
         ),
     shell:
-        "{params.python} {params.script} --stream {input.stream} --seed {wildcards.seed} "
-        "--settings {params.settings:q} --threads {threads} --out {output} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --stream {input.stream:q} --seed {wildcards.seed} "
+        "--settings {params.settings:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule cv_select:
@@ -43,5 +43,5 @@ rule cv_select:
         script=script("select_hparams.py"),
         points=lambda wildcards: to_json(grid_points(config, wildcards.dataset, wildcards.method)),
     shell:
-        "{params.python} {params.script} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--points {params.points:q} --runs {input} --out {output} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--points {params.points:q} --runs {input:q} --out {output:q} > {log:q} 2>&1"

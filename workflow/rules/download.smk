@@ -26,8 +26,8 @@ rule download:
         folder=output_folder,
         overrides=lambda wildcards: to_json(config.get("downloads", {}).get(wildcards.raw_dataset, {})),
     shell:
-        "{params.python} {params.script} --dataset {wildcards.raw_dataset} --folder {params.folder} "
-        "--overrides {params.overrides:q} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --dataset {wildcards.raw_dataset} --folder {params.folder:q} "
+        "--overrides {params.overrides:q} > {log:q} 2>&1"
 
 
 rule build_images:
@@ -51,5 +51,5 @@ rule build_images:
         source=lambda wildcards: image_set_spec(wildcards)["source"],
         options=lambda wildcards: to_json(image_set_spec(wildcards).get("source_options", {})),
     shell:
-        "{params.python} {params.script} --source {params.source} --options {params.options:q} --out {output} "
-        "> {log} 2>&1"
+        "{params.python:q} {params.script:q} --source {params.source} --options {params.options:q} --out {output:q} "
+        "> {log:q} 2>&1"

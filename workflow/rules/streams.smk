@@ -17,5 +17,5 @@ rule build_stream:
         spec=lambda wildcards: to_json(stream_spec(config, wildcards.dataset)),
         images=images_argument,
     shell:
-        "{params.python} {params.script} --dataset {wildcards.dataset} --seed {wildcards.seed} "
-        "--spec {params.spec:q} --out {output} {params.images} > {log} 2>&1"
+        "{params.python:q} {params.script:q} --dataset {wildcards.dataset} --seed {wildcards.seed} "
+        "--spec {params.spec:q} --out {output:q} {params.images} > {log:q} 2>&1"

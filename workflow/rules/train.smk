@@ -1,12 +1,13 @@
 rule train:
-    """One pass over the stream's evaluation tasks with one method and one seed (paper Alg. 1)."""
+    """One pass over the stream's evaluation tasks with one method, one variant (its resolved
+    settings, agem.runs.identity) and one seed (paper Alg. 1)."""
     input:
         stream=f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
         hparams=selected_hparams,
     output:
-        f"{RESULTS}/runs/{{dataset}}/{{method}}/seed{{seed}}.h5",
+        f"{RESULTS}/runs/{{dataset}}/{{method}}/{{variant}}/seed{{seed}}.h5",
     log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{method}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/train/{{dataset}}/{{method}}/{{variant}}/seed{{seed}}.log",
     conda:
         AGEM_ENV
     threads: config["train_threads"]
@@ -15,10 +16,10 @@ rule train:
     params:
         python=PYTHON,
         script=script("train.py"),
-        settings=lambda wildcards: to_json(job_settings(config, wildcards.dataset, wildcards.method)),
+        settings=train_settings,
         checkpoint=checkpoint_argument,
         hparams_file=hparams_file_argument,
     shell:
-        "{params.python} {params.script} --stream {input.stream} --seed {wildcards.seed} "
-        "--settings {params.settings:q} --threads {threads} --out {output} {params.checkpoint} {params.hparams_file} "
-        "> {log} 2>&1"
+        "{params.python:q} {params.script:q} --stream {input.stream:q} --seed {wildcards.seed} "
+        "--settings {params.settings:q} --threads {threads} --out {output:q} {params.checkpoint} {params.hparams_file} "
+        "> {log:q} 2>&1"

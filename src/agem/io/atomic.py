@@ -32,8 +32,12 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        # A system error writing the temporary file names no file, or the temporary one: name the
+        # target (only errno errors: a message-only OSError, like h5py's, would print as "[Errno None]").
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, str(tmp)):
+            exc.filename = str(target)
         raise
 
 

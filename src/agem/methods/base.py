@@ -10,7 +10,9 @@ What the training loop (:mod:`agem.training.loop`) uses of a method, and nothing
 - :meth:`~ContinualMethod.memory_batches` after each task (accuracy on the episodic memory);
 - :attr:`~ContinualMethod.violations`, :meth:`~ContinualMethod.state_bytes` and the model's
   buffers for the run file;
-- :meth:`~ContinualMethod.attach` when it resumes a pickled method from a checkpoint.
+- :meth:`~ContinualMethod.checkpoint_state` at every task boundary, and
+  :meth:`~ContinualMethod.restore_checkpoint_state` on a freshly built method when a run resumes
+  (tensors and plain data only: a checkpoint holds no code).
 
 A method is one file in this package: subclass :class:`ContinualMethod`, declare its
 hyper-parameters as a dataclass, and decorate it with ``@register("name")``. Nothing else changes.
@@ -31,6 +33,7 @@ from agem.methods.flat import FlatParameters
 from agem.methods.hparam_checks import check_values, hparam
 from agem.methods.memory import EpisodicMemory
 from agem.methods.mlp_gradients import hand_written_gradients
+from agem.methods.saved_state import CheckpointStateError, encode, restore
 
 # Masked-out logits get a large negative value, as in the paper's multi-head setting: their
 # softmax probability, and hence their gradient, is exactly zero.
@@ -87,19 +90,27 @@ class ContinualMethod:
         self.violations: dict[int, int] = {}  # stream task index -> steps that violated a constraint
         self.current_task: Task | None = None
 
-    # --- checkpointing: a method is pickled whole, without the stream it trains on ------------
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["stream"] = None
-        state["current_task"] = None if self.current_task is None else self.current_task.index
-        return state
+    # --- checkpointing: the state as tensors and plain data (agem.methods.saved_state) -------
+    # Attributes a freshly built method already has from the run's configuration: never saved.
+    # ``gradients`` is derived from the model and the flat buffers (and checks that it still is).
+    rebuilt_attributes: ClassVar[tuple[str, ...]] = ("stream", "hparams", "gradients")
 
-    def attach(self, stream: TaskStream) -> None:
-        """Reconnect an unpickled method to its stream (methods keep no other stream references)."""
-        self.stream = stream
-        if self.current_task is not None:
-            self.current_task = stream.tasks[self.current_task]
-        self.flat.bind(0)
+    def checkpoint_state(self) -> dict:
+        """Every attribute but :attr:`rebuilt_attributes`, as tensors and plain data; raises
+        :class:`~agem.methods.saved_state.CheckpointStateError` naming an attribute it cannot save."""
+        return {name: encode(value, f"{type(self).__name__}.{name}") for name, value in vars(self).items()
+                if name not in self.rebuilt_attributes and not isinstance(value, Hyperparameters)}
+
+    def restore_checkpoint_state(self, saved: dict) -> None:
+        """Load :meth:`checkpoint_state` of the same run into this method, freshly built from the
+        run's configuration as training starts it."""
+        if not isinstance(saved, dict):
+            raise CheckpointStateError(f"the saved state of {type(self).__name__} is a {type(saved).__name__}, not a dict of attributes")
+        for name, value in saved.items():
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or name in self.rebuilt_attributes:
+                raise CheckpointStateError(f"{type(self).__name__}: {name!r} is not an attribute a checkpoint restores")
+            setattr(self, name, restore(getattr(self, name, None), value, f"{type(self).__name__}.{name}", self.stream))
+        self.flat.bind(0)  # every p.grad a view into the restored gradient matrix
 
     def gradient_rows(self) -> int:
         """How many flat gradient vectors the method keeps side by side (1: just g)."""

@@ -157,6 +157,12 @@ class ICaRL(RehearsalMethod):
         self.memory.store(task, torch.cat(chosen))
         self.previous_model = copy.deepcopy(self.model).eval().requires_grad_(False)
 
+    def restore_checkpoint_state(self, saved: dict) -> None:
+        if isinstance(saved, dict) and saved.get("previous_model") is not None:
+            # A fresh method has no previous network yet: build one of the same shape to load into.
+            self.previous_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        super().restore_checkpoint_state(saved)
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         masks = self.stream.output_masks

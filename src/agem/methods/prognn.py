@@ -22,6 +22,7 @@ import torch
 from agem.data.streams import Task
 from agem.methods.base import ContinualMethod, Hyperparameters, mask_logits, register
 from agem.methods.flat import FlatParameters
+from agem.methods.saved_state import CheckpointStateError
 from agem.networks.progressive import ProgressiveNetwork
 
 
@@ -48,15 +49,31 @@ class ProgressiveNeuralNetwork(ContinualMethod):
         if task.index in self.column_of_task:
             return
         if self.column_of_task:  # the newest column belongs to an earlier task: grow a new one
-            seed = int(torch.randint(2**62, (1,), generator=self.generator))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                self.model.add_column(self.model.new_column())
-            for p in self.model.parameters():
-                if not p.requires_grad:
-                    p.grad = None  # frees the previous column's gradient buffer
-            self.flat = FlatParameters(self.model, grad_rows=self.gradient_rows())
+            self._grow_column(int(torch.randint(2**62, (1,), generator=self.generator)))
         self.column_of_task[task.index] = self.model.n_columns - 1
+
+    def _grow_column(self, seed: int) -> None:
+        """Freeze the columns so far and train a new one, its weights drawn from ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model.add_column(self.model.new_column())
+        for p in self.model.parameters():
+            if not p.requires_grad:
+                p.grad = None  # frees the previous column's gradient buffer
+        self.flat = FlatParameters(self.model, grad_rows=self.gradient_rows())
+
+    # --- checkpoints: the columns are grown first, then every weight is loaded into them --------
+    def checkpoint_state(self) -> dict:
+        return {**super().checkpoint_state(), "n_columns": self.model.n_columns}
+
+    def restore_checkpoint_state(self, saved: dict) -> None:
+        saved = dict(saved)
+        n_columns = saved.pop("n_columns", None)
+        if type(n_columns) is not int or not 1 <= n_columns <= len(self.stream.tasks):
+            raise CheckpointStateError(f"PROG-NN's saved column count {n_columns!r} is not between 1 and the stream's {len(self.stream.tasks)} tasks")
+        while self.model.n_columns < n_columns:
+            self._grow_column(0)  # weights overwritten below; the method's generator is restored too
+        super().restore_checkpoint_state(saved)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:

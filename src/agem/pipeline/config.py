@@ -109,6 +109,7 @@ def check_config(config: dict, jobs_run_here: bool = True, warn: Callable[[str],
     for method in config["methods"]:
         if method not in METHODS:
             raise ConfigError(f"methods: {method!r} is not a registered method (registered: {sorted(METHODS)})")
+    _check_requests_run(config, warn)
     for dataset in config["datasets"]:
         for method in benchmark_methods(config, dataset):
             _check_hparams(config, dataset, method)
@@ -187,6 +188,25 @@ def _check_split_classes(where: str, spec: dict, n_classes: int, warn: Callable[
              f"{n_classes - needed} classes are never used (each seed leaves out different ones)")
 
 
+def _check_requests_run(config: dict, warn: Callable[[str], None]) -> None:
+    """Every method asked for runs somewhere, or the config is refused; a method a benchmark
+    leaves out, and its hyper-parameters there (a pair that never runs), get one warning line each.
+    Hyper-parameters of methods not asked for are the config's defaults for other runs: no warning."""
+    for method in config["methods"]:
+        excluded = [d for d in config["datasets"] if method not in benchmark_methods(config, d)]
+        if len(excluded) == len(config["datasets"]):
+            lists = "; ".join(f"benchmarks.{d}.methods is {config['benchmarks'][d].get('methods')}" for d in excluded)
+            raise ConfigError(
+                f"methods: {method!r} runs on no selected benchmark ({lists}); add {method!r} to a benchmark's methods list "
+                f"(e.g. --config 'benchmarks={{{excluded[0]}: {{methods: [..., {method}]}}}}' or in your config file) "
+                f"or remove it from methods"
+            )
+        for dataset in excluded:
+            warn(f"methods: {method!r} does not run on {dataset} (not in benchmarks.{dataset}.methods)")
+            if method in config["hparams"].get(dataset, {}):
+                warn(f"hparams.{dataset}.{method} is ignored: {method} does not run on {dataset}")
+
+
 def _check_hparams(config: dict, dataset: str, method: str) -> None:
     values = config["hparams"].get(dataset, {}).get(method)
     if values is None:
@@ -245,10 +265,20 @@ def job_settings(config: dict, dataset: str, method: str, hparams: dict | None =
     training = {k: v for k, v in config.get("training", {}).items() if k != "checkpoint"}
     if tasks is not None:
         training["tasks"] = tasks
+    selection = {}
+    if hparams is None and config.get("hparam_selection") == "cross_validate" and tasks is None:
+        # The evaluation run trains the grid point that cross-validation picks (a job's output):
+        # its identity holds the grid it is picked from, not values known before any job.
+        selection = {"cross_validate": grid_points(config, dataset, method), "cv_seeds": config.get("cv_seeds")}
     return {
         "dataset": dataset,
         "method": method,
         "hparams": config["hparams"][dataset][method] if hparams is None else hparams,
+        **({"hparams_selection": selection} if selection else {}),
+        # The benchmark as configured (not part of the run's identity beyond its stream digest,
+        # network and memory): a results bundle rebuilds the config from it. Its scheduling keys
+        # are left out, so that changing them retrains nothing (Snakemake reruns on new params).
+        "benchmark": {k: v for k, v in spec.items() if k not in ("resources", "seeds", "methods")},
         "network": spec["network"],
         "memory_per_task": spec["memory_per_task"],
         "training": training,

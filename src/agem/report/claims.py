@@ -2,8 +2,8 @@
 paper's claims hold in this run.
 
 Read from the comparison tables (``results/{experiment}/tables/table{2..7}_*.csv``, :mod:`agem.report.paper_tables`),
-written as ``reproduction_summary.md`` (one page) and ``reproduction_summary.csv`` (one row per
-claim × dataset: claim, paper, dataset, status, evidence).
+written as ``reproduction_summary.md`` (one page; the same as ``.html`` for ``snakemake --report``)
+and ``reproduction_summary.csv`` (one row per claim × dataset: claim, paper, dataset, status, evidence).
 
 A claim is checked on every dataset that has the runs it needs (the embedded benchmarks
 included: they show whether the paper's effect appears at all), and reported "not tested" once,
@@ -11,7 +11,9 @@ naming what is missing, when no dataset has them.
 
 Seed noise decides between "holds" and "inconclusive": an ordering claim (A beats B) holds only
 when A − B exceeds twice the combined spread of the two, fails when B − A does, and is
-inconclusive in between; each spread is the seeds' std, at least the paper's rounding.
+inconclusive in between; the combined spread is the σ of every table's Δ
+(:func:`agem.report.paper.combined_sigma`: sqrt(σ_a² + σ_b²), each the seeds' std, at least the
+paper's rounding).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from agem.report.paper import (
     PAPER_RESULTS,
     RESOLUTION,
     SUMMARY_STEM,
+    VERDICT_MEANINGS,
     VERDICTS,
     PaperResults,
+    combined_sigma,
     counterpart,
     load_paper_results,
 )
-from agem.report.tables import markdown_table
+from agem.report.tables import html_page, markdown_table
 
 HOLDS, FAILS, INCONCLUSIVE, UNTESTED = "holds", "does not hold", "inconclusive (within seed noise)", "not tested"
 REGULARISATION = ("van", "ewc", "pi", "mas", "rwalk")
@@ -78,8 +82,8 @@ def _status(holds: bool) -> str:
 
 
 def noise_margin(a: tuple[float, float], b: tuple[float, float], resolution: float) -> float:
-    """Twice the combined spread of two (mean, std) values, each std at least ``resolution``."""
-    return 2 * math.hypot(max(a[1], resolution), max(b[1], resolution))
+    """2σ of the difference of two (mean, std) values, σ as in every table (:func:`combined_sigma`)."""
+    return 2 * combined_sigma(a[1], b[1], resolution)
 
 
 def ordering(a: tuple[float, float], b: tuple[float, float], resolution: float) -> tuple[str, str]:
@@ -226,6 +230,26 @@ CLAIMS = (
           "A-GEM on a Permuted MNIST benchmark", agem_fits_its_memory),
 )
 CLAIM_COLUMNS = ["claim", "paper", "dataset", "status", "evidence"]
+STATUS_MEANINGS = {
+    HOLDS: "the run shows it, beyond seed noise where it is an ordering",
+    INCONCLUSIVE: "the difference is within 2σ of the two results: the seeds cannot tell",
+    FAILS: "the run contradicts it (the evidence column gives the numbers)",
+    UNTESTED: "no dataset of the run has the runs it needs (named)",
+}
+
+
+def claims_doc() -> str:
+    """The list of claims and what each status means, as docs/reproduction.md#summary shows them
+    (the doc's block is this text, checked by tests/test_paper_claims.py)."""
+    claims = "\n".join(f"- {claim.text} — {claim.paper};" for claim in CLAIMS)
+    statuses = "\n".join(f"| *{status}* | {meaning} |" for status, meaning in STATUS_MEANINGS.items())
+    return f"{claims.removesuffix(';')}.\n\n| status | meaning |\n|---|---|\n{statuses}\n"
+
+
+def verdicts_doc() -> str:
+    """The verdict table of docs/reproduction.md#verdicts, from :data:`VERDICT_MEANINGS`."""
+    rows = "\n".join(f"| *{verdict}* | {VERDICT_MEANINGS[verdict].replace('|', chr(92) + '|')} |" for verdict in VERDICTS)
+    return f"| verdict | meaning |\n|---|---|\n{rows}\n"
 
 
 def claims_frame(ours: Ours) -> pd.DataFrame:
@@ -248,7 +272,14 @@ def verdict_counts(comparisons: pd.DataFrame) -> pd.DataFrame:
     return counts.reindex(columns=list(VERDICTS), fill_value=0)
 
 
-def summary_markdown(comparisons: pd.DataFrame, claims: pd.DataFrame, paper: PaperResults) -> str:
+_COUNTS_NOTE = ("not run: the paper reports it, this run has no such run; no paper value: only this run has it; "
+                "not comparable: seconds on different hardware (their ratio is compared); smaller scale: our "
+                "scaled-down stand-in for a paper benchmark, its Δ for information only.")
+_CLAIMS_NOTE = "Each claim is checked on every dataset of this run that has the runs it needs."
+
+
+def _summary_parts(comparisons: pd.DataFrame, claims: pd.DataFrame, paper: PaperResults) -> dict:
+    """What the Markdown and the HTML summary show: the intro, both tables and their headings."""
     counts = verdict_counts(comparisons)
     count_display = counts.reset_index().rename(columns={"table": "Table"}).astype(str)
     count_display["Table"] = [f"Table {name.removeprefix('table')}" for name in count_display["Table"]]
@@ -259,23 +290,43 @@ def summary_markdown(comparisons: pd.DataFrame, claims: pd.DataFrame, paper: Pap
     })
     held = int((claims["status"] == HOLDS).sum())
     tested = int((claims["status"] != UNTESTED).sum())
+    return {
+        "intro": (f"Paper: {paper.source}. Every number of Tables 2–7 is compared with its published value in "
+                  "table*.{csv,md,tex} beside this file; reproduced: within 1σ, within 2σ, off: beyond, "
+                  "σ = sqrt(σ_paper² + σ_ours²) (docs/reproduction.md#verdicts)."),
+        "counts": count_display, "claims": claim_display,
+        "claims_heading": f"The paper's claims in this run ({held} of {tested} checks hold)",
+    }
+
+
+def summary_markdown(comparisons: pd.DataFrame, claims: pd.DataFrame, paper: PaperResults) -> str:
+    parts = _summary_parts(comparisons, claims, paper)
     return (
-        "# Reproduction summary\n\n"
-        f"Paper: {paper.source}. Every number of Tables 2–7 is compared with its published value in "
-        "table*.{csv,md,tex} beside this file; reproduced: within 1σ, within 2σ, off: beyond.\n\n"
-        "## Verdicts per table\n\n"
-        + markdown_table(count_display, 1, "not run: the paper reports it, this run has no such run; "
-                                           "no paper value: only this run has it; not comparable: "
-                                           "seconds on different hardware (their ratio is compared).")
-        + f"\n## The paper's claims in this run ({held} of {tested} checks hold)\n\n"
-        + markdown_table(claim_display, claim_display.shape[1], "Each claim is checked on every dataset of this run that has the "
-                                           "runs it needs.")
+        f"# Reproduction summary\n\n{parts['intro']}\n\n## Verdicts per table\n\n"
+        + markdown_table(parts["counts"], 1, _COUNTS_NOTE)
+        + f"\n## {parts['claims_heading']}\n\n"
+        + markdown_table(parts["claims"], parts["claims"].shape[1], _CLAIMS_NOTE)
     )
+
+
+def summary_html(comparisons: pd.DataFrame, claims: pd.DataFrame, paper: PaperResults) -> str:
+    """The Markdown summary's content as a page for ``snakemake --report`` (which shows HTML, not Markdown)."""
+    parts = _summary_parts(comparisons, claims, paper)
+    return html_page("Reproduction summary", [("Verdicts per table", parts["counts"], _COUNTS_NOTE),
+                                              (parts["claims_heading"], parts["claims"], _CLAIMS_NOTE)],
+                     parts["intro"], style=_SUMMARY_STYLE)
+
+
+# Claims and evidence are sentences: they wrap, left-aligned.
+_SUMMARY_STYLE = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse} "
+                  "th,td{padding:2px 8px;text-align:left;vertical-align:top} th{border-bottom:1px solid #333} "
+                  "tr:nth-child(even){background:#f4f4f4}")
 
 
 def write_summary(table_paths: Iterable[str | Path], out_dir: str | Path,
                   paper_path: str | Path | None = None) -> list[Path]:
-    """Read the comparison tables and write ``reproduction_summary.{md,csv}``; return the paths."""
+    """Read the comparison tables and write ``reproduction_summary.{md,csv,html}`` (the HTML: the
+    Markdown's content for ``snakemake --report``); return the paths."""
     frames = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in table_paths]
     comparisons = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["table", "dataset", "method", "metric", "ours_mean", "ours_std", "verdict"])
@@ -285,4 +336,5 @@ def write_summary(table_paths: Iterable[str | Path], out_dir: str | Path,
     return [
         write_text(out_dir / f"{SUMMARY_STEM}.md", summary_markdown(comparisons, claims, paper)),
         write_text(out_dir / f"{SUMMARY_STEM}.csv", claims.to_csv(index=False)),
+        write_text(out_dir / f"{SUMMARY_STEM}.html", summary_html(comparisons, claims, paper)),
     ]

@@ -7,7 +7,7 @@
 ``fig3_lca_vs_beta``        LCA_β vs β = 0..10 (Fig. 3 bottom).
 ``fig4_lca_cub_awa_je``     LCA_β vs β, standard (hollow markers) vs joint embedding (filled) (Fig. 4).
 ``fig5_zero_shot``          zero-shot accuracy a_{k,0,k} per task, standard vs joint embedding (Fig. 5).
-``fig6_violations``         constraint violations per task, GEM vs A-GEM (Fig. 6).
+``fig6_violations``         constraint violations per task: GEM, A-GEM and S-GEM (Fig. 6).
 ``fig7_epochs_accuracy``    A_T vs epochs per method, per network size (Fig. 7; the epochs
                             ablation, from ``results/ablation/runs``).
 ``fig8_epochs_forgetting``  F_T vs epochs, the same runs (Fig. 8).
@@ -15,7 +15,8 @@
 Every figure is drawn at print size (:data:`agem.report.styles.TEXT_WIDTH_IN`, fonts of 8 pt),
 each method in its fixed style (:func:`agem.report.styles.method_style`), and says in its own
 title what it shows: the seeds behind each mean and what the band or whisker is (± 1 std over
-the non-diverged seeds, ddof=0). Only datasets with runs get a panel; a figure without any data
+the non-diverged seeds, ddof=0; none with one seed), and the key to its marks ("–" undefined,
+‡ beyond the paper). Only datasets with runs get a panel; a figure without any data
 is not drawn at all (:func:`draw_figures` leaves it out, the gallery says "not run"). A method
 whose every seed diverged is named in the panel title and once in the legend, "(diverged)".
 Figures 2, 4 and 5 pair each benchmark ``<name>`` with its joint-embedding variant ``<name>_je``.
@@ -51,7 +52,13 @@ from agem.report.frames import (  # noqa: E402
     per_seed_metrics,
     per_task_frame,
 )
-from agem.report.labels import dataset_label, method_label, resolve_order  # noqa: E402
+from agem.report.labels import (  # noqa: E402
+    beyond_the_paper_note,
+    dataset_label,
+    method_label,
+    resolve_order,
+    table_method_label,
+)
 from agem.report.paper import ARTEFACTS, JE_SUFFIX  # noqa: E402
 from agem.report.styles import TEXT_WIDTH_IN, method_style, paper_theme  # noqa: E402
 from agem.runs.runfile import RunRecord  # noqa: E402
@@ -61,7 +68,11 @@ VIOLATION_METHODS = ("gem", "agem")
 DPI = 300
 _PANEL_HEIGHT_IN = 2.3
 _MAX_COLUMNS = 3
-BAND = "band: ±\u00a01\u00a0std"  # no-break spaces: the caption never wraps inside it
+_PM_STD = "±\u00a01\u00a0std"  # no-break spaces: the caption never wraps inside it
+UNDEFINED_NOTE = "–: undefined (MULTI-TASK, trained on all tasks at once, has no F_T or LCA_10)"
+# PDF: no creation date, a fixed producer, so a rebuild from the same runs gives the same bytes.
+# PNG: matplotlib writes only "Software" (its version), no time.
+SAVE_METADATA = {"pdf": {"CreationDate": None, "Producer": "agem-repro (matplotlib)"}, "png": {}}
 
 
 def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
@@ -70,7 +81,7 @@ def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
     for fmt in ("png", "pdf"):
         path = Path(out_dir) / f"{stem}.{fmt}"
         with atomic_output(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI)
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=SAVE_METADATA[fmt])
         paths.append(path)
     plt.close(fig)
     return paths
@@ -101,11 +112,32 @@ def seeds_text(counts: dict[tuple[str, str], int]) -> str:
     return f"{values[0]}–{values[-1]} seeds ({listed})"
 
 
+def spread_text(counts: dict[tuple[str, str], int], kind: str = "band") -> str:
+    """What the band (or whisker) is: "band: ± 1 std"; with one seed everywhere there is none,
+    "one seed: no band"; where only some means have one seed, those have none."""
+    drawn = [n for n in counts.values() if n > 0]
+    if drawn and max(drawn) == 1:
+        return f"one seed: no {kind}"
+    text = f"{kind}{'s' if kind == 'whisker' else ''}: {_PM_STD}"
+    return text + (" (none where one seed)" if 1 in drawn else "")
+
+
+def figure_method_label(method: str) -> str:
+    """A method's label in a legend or on an axis: as in the tables, ‡ marks one beyond the paper."""
+    return table_method_label(method)
+
+
 def _diverged_methods(frame: pd.DataFrame, datasets: Iterable[str], methods: Sequence[str]) -> list[str]:
     """Methods whose every run on ``datasets`` diverged."""
     runs = frame[frame["dataset"].isin(list(datasets)) & frame["method"].isin(list(methods))]
     diverged = runs.groupby("method", sort=False)["diverged"].apply(lambda d: bool(d.astype(bool).all()))
     return [m for m in methods if diverged.get(m, False)]
+
+
+def _beyond(methods: Iterable[str]) -> str:
+    """The caption's sentence on ‡, when a method beyond the paper is shown."""
+    note = beyond_the_paper_note(methods).strip()
+    return f" {note}" if note else ""
 
 
 def _caption(fig: Figure, text: str) -> None:
@@ -156,9 +188,9 @@ def method_legend(methods: Sequence[str], drawn: Iterable[str], diverged: Iterab
     for method in methods:
         style = method_style(method).line_kwargs()
         if method in drawn:
-            handles[method_label(method)] = Line2D([], [], **style)
+            handles[figure_method_label(method)] = Line2D([], [], **style)
         elif method in diverged:
-            handles[f"{method_label(method)} (diverged)"] = Line2D([], [], **{**style, "linestyle": "none"})
+            handles[f"{figure_method_label(method)} (diverged)"] = Line2D([], [], **{**style, "linestyle": "none"})
     return handles
 
 
@@ -197,7 +229,8 @@ def _curve_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequenc
         _title(ax, dataset_label(dataset), diverged_here)
         diverged.update(diverged_here)
         drawn.update(m for m in methods if _plot_mean_band(ax, _select(frame, dataset, m), x, y, m))
-    _caption(fig, f"{what}. Mean over {seeds_text(seed_counts(frame, shown, methods))}, {BAND}.")
+    counts = seed_counts(frame, shown, methods)
+    _caption(fig, f"{what}. Mean over {seeds_text(counts)}, {spread_text(counts)}.{_beyond(drawn | diverged)}")
     return fig, axes, method_legend(methods, drawn, diverged)
 
 
@@ -238,8 +271,8 @@ def fig3_lca_vs_beta(lca: pd.DataFrame, datasets: Sequence[str], methods: Sequen
 
 
 def fig6_violations(per_task: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str]) -> Figure | None:
-    """Steps per task whose gradient violated a constraint, GEM vs A-GEM (paper Fig. 6); any other
-    method with violations is drawn as well. None without GEM or A-GEM runs."""
+    """Steps per task whose gradient violated a constraint: GEM and A-GEM (paper Fig. 6), and any
+    other method with violations (S-GEM). None without GEM or A-GEM runs."""
     with_violations = set(per_task.loc[per_task["violations"] > 0, "method"]) if not per_task.empty else set()
     shown_methods = [m for m in methods if m in VIOLATION_METHODS or m in with_violations]
     datasets = _with_runs(per_task, datasets, [m for m in methods if m in VIOLATION_METHODS])
@@ -262,6 +295,7 @@ _FIG1_PANELS = (
     ("memory_bytes", None, "Memory\n(rel. to largest)", True),
 )
 _BAR_ROW_IN = 0.15
+_INVISIBLE = 0.01  # a bar shorter than this share of the panel's longest is marked and labelled
 
 
 def _relative(values: np.ndarray) -> np.ndarray:
@@ -270,18 +304,32 @@ def _relative(values: np.ndarray) -> np.ndarray:
 
 
 def _hbars(ax: Axes, values: np.ndarray, errors: np.ndarray | None, methods: Sequence[str],
-           y: np.ndarray, height: float = 0.8, hatch: str | None = None, alpha: float = 1.0) -> None:
-    """One horizontal bar per method at rows ``y``, ± std whiskers where there is a spread;
-    +inf (every seed diverged) is written "∞ diverged", NaN (undefined) "–"."""
+           y: np.ndarray, ran: np.ndarray, height: float = 0.8, hatch: str | None = None,
+           alpha: float = 1.0) -> bool:
+    """One horizontal bar per method at rows ``y``, ± std whiskers where there is a spread.
+    +inf (every seed diverged) is written "∞ diverged", NaN of a method that ran (undefined) "–",
+    a method that did not run (``ran`` False) is left empty. A bar too short to see (PROG-NN's
+    F_T = 0) gets a tick mark at its end and its value. Returns whether a "–" was written."""
     colours = [method_style(m).colour for m in methods]
     finite = np.isfinite(values)
-    whiskers = None if errors is None else np.where(np.isfinite(errors), errors, 0.0)[finite]
     ax.barh(y[finite], values[finite], height=height, color=[c for c, f in zip(colours, finite) if f],
-            xerr=whiskers, error_kw={"elinewidth": 0.8, "capsize": 1.5}, hatch=hatch, alpha=alpha,
-            edgecolor="white" if hatch else None, linewidth=0)
-    for i in np.flatnonzero(~finite):
+            hatch=hatch, alpha=alpha, edgecolor="white" if hatch else None, linewidth=0)
+    # Whiskers only where there is a spread: one seed has none, and a zero-length whisker still draws caps.
+    spread = finite & np.isfinite(errors) if errors is not None else np.zeros_like(finite)
+    if spread.any():
+        ax.errorbar(values[spread], y[spread], xerr=errors[spread], fmt="none", ecolor="black",
+                    elinewidth=0.8, capsize=1.5, alpha=alpha)
+    longest = np.abs(values[finite]).max() if finite.any() else 0.0
+    for i in np.flatnonzero(finite & (np.abs(np.where(finite, values, 0.0)) <= _INVISIBLE * longest)):
+        ax.plot([values[i]], [y[i]], marker="|", markersize=7, markeredgewidth=1.5, color=colours[i], alpha=alpha,
+                gid="short bar")
+        ax.text(values[i], y[i], f"  {0.0 if values[i] == 0 else values[i]:.2g}", ha="left", va="center", color=colours[i])
+    undefined = False
+    for i in np.flatnonzero(~finite & ran):
+        undefined |= not np.isposinf(values[i])
         text = "∞ diverged" if np.isposinf(values[i]) else "–"
         ax.text(0, y[i], " " + text, ha="left", va="center", color=colours[i] if np.isposinf(values[i]) else "0.4")
+    return undefined
 
 
 def _bar_rows(n_rows: int, n_columns: int, n_methods: int) -> tuple[Figure, np.ndarray]:
@@ -291,7 +339,7 @@ def _bar_rows(n_rows: int, n_columns: int, n_methods: int) -> tuple[Figure, np.n
 
 
 def _method_axis(ax: Axes, methods: Sequence[str], ylabel: str) -> None:
-    ax.set_yticks(np.arange(len(methods)), [method_label(m) for m in methods])
+    ax.set_yticks(np.arange(len(methods)), [figure_method_label(m) for m in methods])
     ax.set_ylim(len(methods) - 0.5, -0.5)  # the first method on top
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", visible=False)
@@ -306,21 +354,28 @@ def fig1_bars(main: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str
     methods = [m for m in methods if m in set(main.loc[main["dataset"].isin(shown), "method"])]
     fig, axes = _bar_rows(len(shown), len(_FIG1_PANELS), len(methods))
     y = np.arange(len(methods))
+    undefined = False
     for row, dataset in zip(axes, shown):
         # A method without runs on this dataset becomes a NaN row: its place stays empty.
         table = main[main["dataset"] == dataset].set_index("method").reindex(list(methods))
+        ran = table["n_seeds"].notna().to_numpy()
         for ax, (column, std_column, title, relative) in zip(row, _FIG1_PANELS):
             values = table[column].to_numpy(dtype=np.float64)
             errors = None if std_column is None else table[std_column].to_numpy(dtype=np.float64)
-            _hbars(ax, _relative(values) if relative else values, errors, methods, y)
+            undefined |= _hbars(ax, _relative(values) if relative else values, errors, methods, y, ran)
             ax.set_title(title)
             ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
         _method_axis(row[0], methods, dataset_label(dataset))
     counts = {(d, m): int(n) for d, m, n in main[["dataset", "method", "n_seeds"]].itertuples(index=False)
               if d in shown and m in methods}
-    _caption(fig, f"Mean over {seeds_text(counts)}; whiskers: ±\u00a01\u00a0std. Time and memory: measured, "
-                 "relative to the most expensive method.")
+    _caption(fig, f"Mean over {seeds_text(counts)}; {spread_text(counts, 'whisker')}. Time and memory: measured, "
+                  f"relative to the most expensive method.{_bar_notes(undefined, methods)}")
     return fig
+
+
+def _bar_notes(undefined: bool, methods: Sequence[str]) -> str:
+    """The caption's key to the bar figures' marks: "–", and ‡ where shown."""
+    return (f" {UNDEFINED_NOTE}." if undefined else "") + _beyond(methods)
 
 
 # --- standard vs joint embedding (Figs. 2, 4, 5) ---------------------------------------------------
@@ -357,17 +412,19 @@ def fig2_cub_awa_je(main: pd.DataFrame, datasets: Sequence[str], methods: Sequen
     panels = _FIG1_PANELS[:3]
     fig, axes = _bar_rows(len(pairs), len(panels), 2 * len(methods))
     y = np.arange(len(methods))
+    undefined = False
     for row, pair in zip(axes, pairs):
         for ax, (column, std_column, title, _) in zip(row, panels):
             for offset, dataset, style in ((-0.2, pair[0], STANDARD_BAR), (0.2, pair[1], {})):
                 table = main[main["dataset"] == dataset].set_index("method").reindex(list(methods))
-                _hbars(ax, table[column].to_numpy(dtype=np.float64), table[std_column].to_numpy(dtype=np.float64),
-                       methods, y + offset, 0.4, **style)
+                undefined |= _hbars(ax, table[column].to_numpy(dtype=np.float64),
+                                    table[std_column].to_numpy(dtype=np.float64), methods, y + offset,
+                                    table["n_seeds"].notna().to_numpy(), 0.4, **style)
             ax.set_title(title)
         _method_axis(row[0], methods, _pair_title(pair).replace(": ", "\n"))
     counts = {(d, m): int(n) for d, m, n in main[["dataset", "method", "n_seeds"]].itertuples(index=False)
               if d in shown and m in methods}
-    _caption(fig, f"Mean over {seeds_text(counts)}; whiskers: ±\u00a01\u00a0std.")
+    _caption(fig, f"Mean over {seeds_text(counts)}; {spread_text(counts, 'whisker')}.{_bar_notes(undefined, methods)}")
     _legend(fig, {"standard (hatched, upper bar)": Patch(facecolor="0.6", hatch="////"),
                   "joint embedding (solid, lower bar)": Patch(facecolor="0.3")})
     return fig
@@ -393,7 +450,8 @@ def _pair_curve_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Se
                 if _plot_mean_band(ax, _select(frame, dataset, method), x, y, method, **overrides):
                     drawn.add(method)
     shown = [d for pair in pairs for d in pair]
-    _caption(fig, f"{what}. Mean over {seeds_text(seed_counts(frame, shown, methods))}, {BAND}.")
+    counts = seed_counts(frame, shown, methods)
+    _caption(fig, f"{what}. Mean over {seeds_text(counts)}, {spread_text(counts)}.{_beyond(drawn | diverged)}")
     handles = method_legend(methods, drawn, diverged)
     handles["standard (hollow markers)"] = Line2D([], [], color="0.3", marker="o", **STANDARD_LINE)
     handles["joint embedding (filled markers)"] = Line2D([], [], color="0.3", marker="o")
@@ -445,7 +503,8 @@ def _epochs_figure(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequen
             for network in networks:
                 if _plot_mean_band(ax, runs[runs["network"] == network], "epochs", metric, method, **styles[network]):
                     drawn.add(method)
-    _caption(fig, f"{what}. Mean over {seeds_text(seed_counts(frame, shown, methods))} per point, {BAND}.")
+    counts = seed_counts(frame, shown, methods)
+    _caption(fig, f"{what}. Mean over {seeds_text(counts)} per point, {spread_text(counts)}.{_beyond(drawn)}")
     handles = method_legend(methods, drawn, _diverged_methods(frame, shown, methods))
     for network in networks:
         handles[f"{network} network"] = Line2D([], [], color="0.3", marker="o", **styles[network])

@@ -7,7 +7,7 @@ Dataset × method pairs without any run file get no row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from agem.runs.metrics import (
     run_metrics,
     z_b,
 )
-from agem.runs.runfile import RunRecord, read_run
+from agem.runs.runfile import ExpectedRun, RunFileError, RunRecord, duplicate_runs, read_run
 
 MAIN_COLUMNS = [
     "dataset", "method", "n_seeds",
@@ -36,8 +36,17 @@ MAIN_COLUMNS = [
 SUMMARISED = {"A_T": np.inf, "F_T": np.inf, "LCA10": np.inf, "train_seconds": np.nan}
 
 
-def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
-    return [read_run(path) for path in paths]
+def load_runs(paths: Iterable[str | Path], expected: Mapping[str | Path, ExpectedRun] | None = None) -> list[RunRecord]:
+    """The runs, each validated by the reader (``expected``: the run a path must hold, where the
+    caller knows it); RunFileError naming the file and the fix for a bad one, or for two files
+    that hold the same run."""
+    wanted = {Path(path): run for path, run in (expected or {}).items()}
+    records = [(Path(path), read_run(path, wanted.get(Path(path)))) for path in paths]
+    if duplicates := duplicate_runs(records):
+        files = " ".join(str(path) for pair, _ in duplicates for path in pair)
+        raise RunFileError(f"{'. '.join(message for _, message in duplicates)}; "
+                           f"move away the one that does not belong (of {files}), or delete it to retrain it")
+    return [record for _, record in records]
 
 
 def _run_key(record: RunRecord) -> dict[str, object]:

@@ -5,7 +5,8 @@ Three things every table of the reproduction report shares:
 - :func:`load_paper_results` reads ``config/paper_results.yaml`` (the numbers of App. E and of
   Tables 2, 3 and 7, transcribed once) and validates it against
   ``workflow/schemas/paper_results.schema.yaml``.
-- :func:`compare` turns a published value and ours into the difference in units of σ and a
+- :func:`compare` turns a published value and ours into the difference in units of σ
+  (:func:`combined_sigma`: the paper's std and ours combined, each at least the paper's rounding) and a
   verdict: ``reproduced`` (|Δ| ≤ 1σ), ``within 2σ``, ``off``, or why there is none
   (``no paper value``, ``not run``, ``not comparable``).
 - :data:`ARTEFACTS` names each table and figure of the paper that the pipeline rebuilds, its
@@ -38,10 +39,21 @@ NOT_COMPARABLE = "not comparable"
 # value is shown beside ours, with Δ for information, but is not expected to be reproduced.
 SMALLER_SCALE = "smaller scale"
 VERDICTS = (REPRODUCED, WITHIN_2SIGMA, OFF, NO_PAPER_VALUE, NOT_RUN, NOT_COMPARABLE, SMALLER_SCALE)
+# What each verdict means, for the tables' readers (docs/reproduction.md#verdicts is generated from it).
+VERDICT_MEANINGS = {
+    REPRODUCED: "|Δ| ≤ 1σ",
+    WITHIN_2SIGMA: "1σ < |Δ| ≤ 2σ",
+    OFF: "|Δ| > 2σ, or ∞ (diverged, out of memory) on one side only",
+    NO_PAPER_VALUE: "the paper prints none (e.g. LCA of iCaRL), or the method is beyond the paper (‡)",
+    NOT_RUN: "the config has no runs for this cell",
+    NOT_COMPARABLE: "seconds on the paper's GPU vs this machine; Table 7 judges the time ratio to A-GEM instead",
+    SMALLER_SCALE: "our scaled-down stand-in for a paper benchmark (Permuted MNIST on 5,000 digits): the "
+                   "paper's value and Δ are shown for information, not expected to be reproduced",
+}
 
 # Half a unit of the last digit the paper prints for each metric (App. E: A_T to 0.1 %, F_T and
-# LCA to 0.01). It is the smallest σ a comparison uses: a value printed without a std (F_T on
-# CUB) and a single run of ours (std 0) are still only known to this precision.
+# LCA to 0.01). It is the smallest σ either side of a comparison has (combined_sigma): a value printed
+# without a std (F_T on CUB) and a single run of ours (no spread) are still only known to this precision.
 RESOLUTION = {
     "A_T": 0.05, "A_T_memory": 0.05, "F_T": 0.005, "F_wst": 0.005, "F_wst_memory": 0.005,
     "LCA10": 0.005, "time_vs_agem": 0.05,
@@ -126,12 +138,27 @@ def load_paper_results(path: str | Path = PAPER_RESULTS, schema: str | Path = PA
 
 @dataclass(frozen=True)
 class Comparison:
-    """Ours against the paper: Δ = ours − paper, in units of ``sigma`` (from ``sigma_source``)."""
+    """Ours against the paper: Δ = ours − paper, in units of ``sigma`` (:func:`combined_sigma`)."""
 
     sigma: float
-    sigma_source: str  # "paper", "ours" or "resolution" (see RESOLUTION), "" when not compared
+    # Where each side's spread came from, "paper & ours", "resolution & ours", "paper & resolution"
+    # or "resolution" (both sides at the rounding floor); "" when not compared.
+    sigma_source: str
     diff_sigmas: float
     verdict: str
+
+
+def _spread(std: float | None, resolution: float) -> tuple[float, bool]:
+    """One side's spread: its std over runs, at least ``resolution``; and whether the std counted."""
+    measured = std if std is not None and math.isfinite(std) else 0.0
+    return (measured, True) if measured >= resolution and measured > 0 else (resolution, False)
+
+
+def combined_sigma(std_a: float | None, std_b: float | None, resolution: float) -> float:
+    """The σ of a difference a − b of two independent results: sqrt(σ_a² + σ_b²), each side's σ its
+    std over runs (None or NaN: none given, one run) and never below ``resolution``, half the last
+    digit the paper prints. The one definition behind every "Δ in σ" of the tables and the claims."""
+    return math.hypot(_spread(std_a, resolution)[0], _spread(std_b, resolution)[0])
 
 
 def verdict_of(diff_sigmas: float) -> str:
@@ -142,8 +169,8 @@ def verdict_of(diff_sigmas: float) -> str:
 
 
 def compare(paper: PaperValue | None, ours_mean: float, ours_std: float, resolution: float) -> Comparison:
-    """The difference in units of the paper's σ, or of ours where the paper gives none, never
-    below ``resolution``; "∞" on both sides (both failed) is reproduced, on one side off."""
+    """Δ = (ours − paper) / σ with σ = :func:`combined_sigma` of the paper's std and ours;
+    "∞" on both sides (both failed) is reproduced, on one side off."""
     if paper is None or math.isnan(paper.mean):
         return Comparison(math.nan, "", math.nan, NO_PAPER_VALUE)
     if ours_mean is None or math.isnan(ours_mean):
@@ -151,14 +178,10 @@ def compare(paper: PaperValue | None, ours_mean: float, ours_std: float, resolut
     if math.isinf(paper.mean) or math.isinf(ours_mean):
         same = math.isinf(paper.mean) and math.isinf(ours_mean)
         return Comparison(math.nan, "", 0.0 if same else math.nan, REPRODUCED if same else OFF)
-    if paper.std:
-        sigma, source = paper.std, "paper"
-    elif ours_std is not None and math.isfinite(ours_std) and ours_std > 0:
-        sigma, source = ours_std, "ours"
-    else:
-        sigma, source = 0.0, "resolution"
-    if sigma < resolution:
-        sigma, source = resolution, "resolution"
+    sigma = combined_sigma(paper.std, ours_std, resolution)
+    paper_counted, ours_counted = _spread(paper.std, resolution)[1], _spread(ours_std, resolution)[1]
+    source = (f"{'paper' if paper_counted else 'resolution'} & {'ours' if ours_counted else 'resolution'}"
+              if paper_counted or ours_counted else "resolution")
     difference = ours_mean - paper.mean
     if sigma > 0:
         diff_sigmas = difference / sigma
@@ -187,7 +210,8 @@ class Artefact:
     with_other_datasets: bool = True
     ablation: bool = False    # built from results/ablation/runs, not part of `rule all`
     # A figure draws only runs of these methods (None: any method) and never those of
-    # ``skips_methods``; without such runs on its datasets it is not drawn (see :func:`has_runs`).
+    # ``skips_methods``; without such runs on its datasets it is not drawn (see :func:`has_runs`),
+    # and a table without them has no row of ours (it is still written, but not put in the report).
     needs_methods: tuple[str, ...] | None = None
     skips_methods: tuple[str, ...] = ()
 
@@ -197,8 +221,10 @@ class Artefact:
 
 
 TABLES = (
-    Artefact("table2", ("table2_memory_vs_test",), (MNIST, CIFAR)),
-    Artefact("table3", ("table3_gem_variants",), (MNIST, CIFAR)),
+    # needs_methods: without such runs the table holds only the paper's values (has_runs: False,
+    # so the workflow leaves it out of `snakemake --report`).
+    Artefact("table2", ("table2_memory_vs_test",), (MNIST, CIFAR), needs_methods=("gem", "agem")),
+    Artefact("table3", ("table3_gem_variants",), (MNIST, CIFAR), needs_methods=("gem", "sgem", "agem")),
     Artefact("table4", ("table4_mnist_cifar",), (MNIST, CIFAR)),
     Artefact("table5", ("table5_cub",), (CUB, CUB_JE), with_other_datasets=False),
     Artefact("table6", ("table6_awa",), (AWA, AWA_JE), with_other_datasets=False),

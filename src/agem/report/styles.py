@@ -6,8 +6,9 @@ config: adding a method changes no other method's look. The known methods (the p
 colour-blind-safe palettes of Okabe & Ito and of Paul Tol, and no two known methods share a
 marker, so every line stays identifiable in greyscale and for colour-blind readers. Line styles
 group the families: memory-based solid, regularisation dashed, the rest dotted or dash-dotted.
-A method not listed here gets a style derived from a hash of its name (stable across runs)
-from markers no known method uses, so it is never mistaken for one.
+A method not listed here (a user's own, registered by a plugin) gets a solid line, a saturated
+colour and a marker that no known method uses, derived from a hash of its name (stable across
+runs): never grey or dashed, so it is not mistaken for MULTI-TASK's reference line or a regulariser.
 """
 
 from __future__ import annotations
@@ -49,10 +50,9 @@ METHOD_STYLES: dict[str, MethodStyle] = {
 }
 ALIASES = {"prog_nn": "prognn", "a_gem": "agem"}
 
-# For methods not listed above: colours and markers no known method uses.
-_SPARE_COLOURS = ("#661100", "#6699CC", "#AA4499", "#117733", "#DDAA33", "#BB5566", "#004488", "#555555")
+# For methods not listed above: saturated colours and markers no known method uses, a solid line.
+_SPARE_COLOURS = ("#661100", "#6699CC", "#AA4499", "#117733", "#DDAA33", "#BB5566", "#004488", "#994F00")
 _SPARE_MARKERS = ("d", "p", "8", "H", "1", "2", "3", "4", "+", "|")
-_SPARE_LINESTYLES = (SOLID, DASHED, DOTTED, DASHDOT)
 
 
 def method_style(method: str) -> MethodStyle:
@@ -62,8 +62,7 @@ def method_style(method: str) -> MethodStyle:
         return METHOD_STYLES[method]
     code = zlib.crc32(method.encode("utf-8"))  # stable across processes, unlike hash()
     return MethodStyle(_SPARE_COLOURS[code % len(_SPARE_COLOURS)],
-                       _SPARE_MARKERS[(code // 8) % len(_SPARE_MARKERS)],
-                       _SPARE_LINESTYLES[(code // 80) % len(_SPARE_LINESTYLES)])
+                       _SPARE_MARKERS[(code // 8) % len(_SPARE_MARKERS)], SOLID)
 
 
 # Print size: a figure is drawn at the width it is printed (a two-column paper's text width,

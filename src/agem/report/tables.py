@@ -133,15 +133,31 @@ def markdown_table(display: pd.DataFrame, n_label_columns: int, note: str) -> st
     return f"{table}\n\n{note}\n"
 
 
+_HTML_STYLE = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse} "
+               "th,td{padding:2px 8px;text-align:right;white-space:nowrap} th{border-bottom:1px solid #333} "
+               "td:nth-child(-n+3){text-align:left} tr:nth-child(even){background:#f4f4f4}")
+
+
+def html_page(title: str, sections: Sequence[tuple[str, pd.DataFrame, str]], intro: str = "",
+              style: str = _HTML_STYLE) -> str:
+    """A standalone HTML page: a title, an introduction, then per section a heading, a table of
+    string cells and its note (all escaped)."""
+    parts = [f"<h3>{escape(title)}</h3>"] + ([f"<p>{escape(intro)}</p>"] if intro else [])
+    for heading, display, note in sections:
+        if heading:
+            parts.append(f"<h4>{escape(heading)}</h4>")
+        parts.append(display.to_html(index=False, border=0, escape=True, classes="table"))
+        if note:
+            parts.append(f"<p>{escape(note)}</p>")
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body>{body}</body></html>\n")
+
+
 def html_table(display: pd.DataFrame, title: str, note: str) -> str:
     """A standalone HTML page of string cells with its note: the readable table for
     ``snakemake --report``, which shows HTML as is (a CSV there is a grid of raw floats)."""
-    body = display.to_html(index=False, border=0, escape=True, classes="table")
-    style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse} "
-             "th,td{padding:2px 8px;text-align:right;white-space:nowrap} th{border-bottom:1px solid #333} "
-             "td:nth-child(-n+3){text-align:left} tr:nth-child(even){background:#f4f4f4}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<style>{style}</style></head>\n<body><h3>{escape(title)}</h3>\n{body}\n<p>{escape(note)}</p></body></html>\n")
+    return html_page(title, [("", display, note)])
 
 
 def to_markdown(main: pd.DataFrame) -> str:

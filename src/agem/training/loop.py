@@ -160,27 +160,37 @@ def _set_up(stream: TaskStream, method_name: str, hparams: dict, network: dict, 
     if not tasks:
         raise ValueError(f"stream {stream.benchmark!r} has no {settings.tasks!r} tasks")
     init_seed, shuffle_seed, method_seed = np.random.SeedSequence(seed).generate_state(3)
-    # The network is initialised on the CPU so that CPU and CUDA runs start from the same weights.
-    torch.manual_seed(int(init_seed))
-    model = build_network(network, stream.input_shape, stream.n_outputs, stream.class_attributes).to(stream.device)
-    model.train()
+
+    def build_model() -> torch.nn.Module:
+        # The network is initialised on the CPU so that CPU and CUDA runs start from the same weights.
+        torch.manual_seed(int(init_seed))
+        model = build_network(network, stream.input_shape, stream.n_outputs, stream.class_attributes).to(stream.device)
+        return model.train()
+
+    def build_method(model: torch.nn.Module) -> ContinualMethod:
+        return METHODS[method_name](model, stream, make_hyperparameters(method_name, hparams), memory_per_task,
+                                    torch.Generator().manual_seed(int(method_seed)))
+
+    model = build_model()
+    method = build_method(model)
+    n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_hidden = hidden_units(model, stream.input_shape)
     shuffle_generator = torch.Generator().manual_seed(int(shuffle_seed))
-    method = METHODS[method_name](model, stream, make_hyperparameters(method_name, hparams), memory_per_task,
-                                  torch.Generator().manual_seed(int(method_seed)))
     n = len(tasks)
     state = RunState(acc_final=np.full((n, n), np.nan), acc_lca=np.full((n, settings.lca_batches + 1), np.nan),
                      acc_memory=np.full((n, n), np.nan))
     fingerprint = run_fingerprint(stream, method_name, hparams, network, memory_per_task, settings, seed)
-    resumed = load_checkpoint(checkpoint, fingerprint, stream, log) if checkpoint is not None else None
+    resumed = None
+    if checkpoint is not None:
+        method.checkpoint_state()  # a method whose state cannot be saved fails here, before any training
+        resumed = load_checkpoint(checkpoint, fingerprint, state, lambda: build_method(build_model()), log)
     if resumed is not None:
         state, method, generator_state = resumed
         shuffle_generator.set_state(generator_state)
     clock = Clock(stream.device)
     clock.total = state.train_seconds
     run = _Run(stream, method_name, tasks, settings, method, state, shuffle_generator, clock, LossWatch(stream.device),
-               log, f"[{stream.benchmark}/{method_name}/seed{seed}]", checkpoint, fingerprint,
-               n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
-               n_hidden=hidden_units(model, stream.input_shape))
+               log, f"[{stream.benchmark}/{method_name}/seed{seed}]", checkpoint, fingerprint, n_parameters, n_hidden)
     return run, resumed is not None
 
 

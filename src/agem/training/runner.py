@@ -20,6 +20,7 @@ from agem.io.provenance import git_commit
 from agem.methods import METHODS, RehearsalMethod
 from agem.methods.memory import memory_shortfalls
 from agem.methods.plugins import import_method_module
+from agem.runs.identity import RunIdentity
 from agem.runs.runfile import write_run
 from agem.training.cv import read_selected_hparams
 from agem.training.devices import resolve_device
@@ -44,13 +45,18 @@ def versions(device: torch.device) -> dict:
 
 
 def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str, checkpoint: str | None = None, hparams_file: str | None = None) -> None:
+    recorded = dict(settings)  # the run's identity (agem.runs.identity), as the workflow asked for it
     if hparams_file is not None:  # chosen by cross-validation (agem.training.cv) instead of the config's values
-        settings = {**settings, "hparams": read_selected_hparams(hparams_file), "hparams_file": str(hparams_file)}
+        selected = read_selected_hparams(hparams_file)
+        settings = {**settings, "hparams": selected}
+        recorded.update(hparams_selected=selected, hparams_file=str(hparams_file))
     # The configured thread count, not the one Snakemake may have capped to --cores: the numbers
     # depend on it (A-GEM's A_T moved by 0.9 points between 1 and 2 threads).
     threads = settings.get("train_threads", threads)
     import_method_module(settings.get("method_module"))  # a method from the user's own module or package
-    if "dataset" in settings:  # a workflow job: the stream must be the one its wildcards name
+    if "stream_spec_sha256" in settings:  # a workflow job: its identity, checked once (agem.runs.identity)
+        RunIdentity.from_settings(settings, seed)
+    if "dataset" in settings:  # the stream must be the one its wildcards name
         check_stream_identity(stream_path, settings["dataset"], seed, settings.get("stream_spec_sha256"))
     torch.set_num_threads(threads)
     device = resolve_device(settings.get("device", "auto"))
@@ -73,7 +79,7 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
             checkpoint=checkpoint,
         )
     record.dataset = settings.get("dataset", record.dataset)
-    record.config = {**settings, "seed": seed, "stream": str(stream_path), "threads": threads}
+    record.config = {**recorded, "seed": seed, "stream": str(stream_path), "threads": threads}
     record.versions = versions(device)
     try:
         write_run(out, record)
