@@ -248,7 +248,6 @@ if not (REUSE_RUNS or workflow.remote_exec or workflow.subprocess_exec):
     note_missing_runs(MISSING_RUNS_LEDGER, ALL_RUNS, DRY_RUN, log=lambda line: print(line, file=sys.stderr))
 
 
-
 # ---- The epochs ablation (ablation.smk; agem.pipeline.ablation) -------------------------------
 
 ABLATION_RUN = f"{RESULTS}/{ABLATION_RUN_PATTERN}"
@@ -314,7 +313,9 @@ STUDY_CODE = code("src/agem/report/studies.py", "scripts/make_sweep.py", "script
 # Every rule that reads runs also reads the ledger of missing runs, so that a deleted run is retrained.
 # (A dry run before any real one has no ledger yet, and must not write one.)
 if not REUSE_RUNS and Path(MISSING_RUNS_LEDGER).exists():
-    TABLE_CODE, FIGURE_CODE, STUDY_CODE = (files + [MISSING_RUNS_LEDGER] for files in (TABLE_CODE, FIGURE_CODE, STUDY_CODE))
+    TABLE_CODE, FIGURE_CODE, STUDY_CODE = (
+        files + [MISSING_RUNS_LEDGER] for files in (TABLE_CODE, FIGURE_CODE, STUDY_CODE)
+    )
 GALLERY_CODE = code("src/agem/report/gallery.py", "scripts/make_gallery.py")
 ABLATION_CODE = list(dict.fromkeys(FIGURE_CODE + TABLE_CODE))
 
