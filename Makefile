@@ -4,7 +4,7 @@ VENV := .venv
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint bench bench-loop clean
+.PHONY: setup run test test-fast lint bench bench-loop published clean
 
 # (Re)install only when the dependencies change; pip keeps its cache for the next time.
 $(STAMP): pyproject.toml
@@ -29,6 +29,10 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check .
 	$(VENV)/bin/ruff check .
+
+# Every table and figure of the published result sets (published/), from their bundles, without training.
+published: $(STAMP)
+	$(VENV)/bin/python scripts/published.py rebuild
 
 bench: $(STAMP)
 	$(VENV)/bin/python scripts/bench_methods.py

