@@ -53,4 +53,4 @@ rule all:
         rules.tables.output,
         rules.artefacts.input,
         rules.sweeps.input,
-        rules.task_length_study.output if config["task_length"] else [],
+        rules.task_length_study.output if available(STUDY_RUN_FILES) else [],

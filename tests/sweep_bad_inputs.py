@@ -82,7 +82,7 @@ def written(case: BadInput, before: dict[str, str], after: dict[str, str]) -> st
     for name, digest in before.items():
         if after.get(name) != digest:
             return "lost" if name in FINISHED else "files written"
-    new = [name for name in after if name not in before and not (case.stage == "job" and name.startswith("results/logs/"))]
+    new = [name for name in after if name not in before and not (case.stage == "job" and "logs" in Path(name).parts)]
     return "files written" if new else None
 
 

@@ -173,7 +173,8 @@ def test_sweep_script_writes_its_table_and_figure_in_grid_order(tmp_path):
     assert table["F_T_std"].tolist() == pytest.approx([0.1, 0.0, 0.0], abs=1e-12)
     rows = [line for line in (out / "agem_lr.md").read_text(encoding="utf-8").splitlines() if line.startswith("| 0.")]
     assert [row.split("|")[1].strip() for row in rows] == ["0.3", "0.03", "0.1"]
-    assert "55.0 ± 5.0" in rows[0] and "70.0 ± 0.0" in rows[1] and "85.0 ± 5.0" in rows[2]
+    cells = [[cell.strip() for cell in row.split("|")[2:-1]] for row in rows]  # seeds, A_T (%), F_T
+    assert cells == [["2", "55.0 ± 5.0", "0.30 ± 0.10"], ["2", "70.0 ± 0.0", "0.30 ± 0.00"], ["2", "85.0 ± 5.0", "0.10 ± 0.00"]]
     assert_png_and_pdf(out, "agem_lr")
 
 

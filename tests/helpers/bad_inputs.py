@@ -8,6 +8,8 @@ that a clear message matches (it names the key or file and, where one exists, th
 from __future__ import annotations
 
 import gzip
+import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,8 +87,29 @@ def alias_bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+def identity_path(yaml_text: str) -> str:
+    """The run file of the one run that ``yaml_text`` (merged over config/config.yaml) asks for, at its
+    identity's path (agem.runs.identity), where the workflow checks it before any job."""
+    from agem.pipeline.run_plan import main_runs
+    from helpers.configs import validated_default_config
+
+    config = validated_default_config() | yaml.safe_load(yaml_text)
+    (run,) = main_runs(config)
+    return run.identity.run_path()
+
+
+RUN_1234 = identity_path("datasets: [split_digits]\nmethods: [van]\nseeds: [1234]\n")
 NEW_SPLIT = "{source: sklearn_digits, layout: split, n_tasks: 2, classes_per_task: 2, memory_per_task: 10, network: {type: mlp}}"
 IDX = "{train_images: ti.gz, train_labels: tl.gz, test_images: si.gz, test_labels: sl.gz}"
+
+
+def image_file(source_options: str) -> str:
+    """The image file that rule build_images makes for a benchmark of source idx with these
+    ``source_options`` (named by a digest of them, as workflow/rules/common.smk does)."""
+    from agem.pipeline.config import to_json
+
+    digest = hashlib.sha256(to_json(yaml.safe_load(source_options)).encode()).hexdigest()[:10]
+    return f"results/images/idx-{digest}.h5"
 
 CASES = [
     BadInput("yaml_syntax_snakemake", r"not valid JSON or YAML", yaml="seeds: [1, 2\n"),  # Snakemake's own message
@@ -103,6 +126,8 @@ CASES = [
              yaml="datasets: [permuted_mnist5k]\nmethods: [icarl]\n"),
     BadInput("sweep_point_invalid", r"sweeps\.bad\.grid: the point .*ref_batch_size.* is not valid for agem: .*ref_batch_size must be an integer >= 1, got 0",
              yaml="sweeps: {bad: {dataset: split_digits, method: agem, grid: {ref_batch_size: [0]}}}\n"),
+    BadInput("sweep_point_invalid_check_config", r"sweeps\.bad\.grid: the point .* is not valid for agem: .*ref_batch_size must be an integer >= 1, got 0",
+             yaml="sweeps: {bad: {dataset: split_digits, method: agem, grid: {ref_batch_size: [0]}}}\n", entry="check_config"),
     BadInput("seed_negative", r"-1 is less than the minimum of 0", yaml="seeds: [-1]\n"),
     BadInput("seeds_empty", both(r"seeds", r"(too short|should be non-empty)"), yaml="seeds: []\n"),
     BadInput("device_misspelt", both(r"device", r"'gpu' does not match"), yaml="device: gpu\n"),
@@ -114,8 +139,12 @@ CASES = [
     BadInput("batch_size_zero", both(r"training\W+batch_size", r"0 is less than the minimum of 1"), yaml="training: {batch_size: 0}\n"),
     BadInput("epochs_zero", both(r"training\W+epochs", r"0 is less than the minimum of 1"), yaml="training: {epochs: 0}\n"),
     BadInput("training_tasks_unknown", both(r"training\W+tasks", r"'test' is not one of"), yaml="training: {tasks: test}\n"),
-    BadInput("training_key_unknown", r"Additional properties are not allowed \('epoch' was unexpected\)", yaml="training: {epoch: 2}\n"),
-    BadInput("top_level_key_unknown", r"Additional properties are not allowed \('sedes' was unexpected\)", yaml="sedes: [1]\n"),
+    # The Snakefile's check suggests the key; scripts/check_config.py still gives the schema's message.
+    BadInput("training_key_unknown",
+             r"training\.epoch: not a config key; did you mean 'epochs'\?|training: Additional properties are not allowed \('epoch' was unexpected\)",
+             yaml="training: {epoch: 2}\n"),
+    BadInput("top_level_key_unknown",
+             r"sedes: not a config key; did you mean 'seeds'\?|Additional properties are not allowed \('sedes' was unexpected\)", yaml="sedes: [1]\n"),
     BadInput("lr_string", r"hparams\.split_digits\.van: lr must be a finite number > 0, got 'abc'", yaml="hparams: {split_digits: {van: {lr: abc}}}\n"),
     BadInput("lr_zero", r"hparams\.split_digits\.van: lr must be a finite number > 0, got 0", yaml="hparams: {split_digits: {van: {lr: 0}}}\n"),
     BadInput("lr_list", both(r"hparams", r"\[0\.1\] is not of type"), yaml="hparams: {split_digits: {van: {lr: [0.1]}}}\n"),
@@ -146,7 +175,7 @@ CASES = [
     BadInput("idx_option_missing", r"source 'idx' needs the option\(s\) test_images, test_labels",
              yaml=new_benchmark("source: idx, source_options: {train_images: a, train_labels: b}"), area="idx"),
     BadInput("idx_files_absent", r"Missing input files for rule build_images.*ti\.gz",
-             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), args=("results/runs/extra/van/seed1234.h5",), area="idx", stage="parse"),
+             yaml=new_benchmark(f"source: idx, source_options: {IDX}"), args=(image_file(IDX),), area="idx", stage="parse"),
     BadInput("idx_labels_not_idx", r"benchmarks\.extra\.source_options: tl\.gz: not an IDX file of the expected kind",
              yaml=new_benchmark(f"source: idx, source_options: {IDX}"), files={"tl.gz": b"not an idx file"}, area="idx"),
     BadInput("idx_label_stray", r"benchmarks\.extra\.source_options: tl\.gz: label 200 at position 17 \(counting from 0\) skips the class\(es\) 10\.\.199",
@@ -154,7 +183,7 @@ CASES = [
     # Known only when the images are decoded: a real run of the build_images job (its log shown).
     BadInput("idx_test_images_other_size", r"si\.gz holds images of 32×32 pixels but ti\.gz of 28×28",
              yaml=new_benchmark(f"source: idx, source_options: {IDX}"), files=idx_files(test_side=32), area="idx", stage="job",
-             args=("--cores", "1", "--show-failed-logs", "results/runs/extra/van/seed1234.h5")),
+             args=("--cores", "1", "--show-failed-logs", image_file(IDX))),
     BadInput("network_option_misspelt", r"benchmarks\.split_digits\.network\.hiddn: network 'mlp' has no option 'hiddn'; did you mean 'hidden'",
              yaml="benchmarks: {split_digits: {network: {hiddn: [10]}}}\n"),
     BadInput("network_hidden_string", r"benchmarks\.split_digits\.network\.hidden", yaml="benchmarks: {split_digits: {network: {hidden: abc}}}\n"),
@@ -172,6 +201,7 @@ CASES = [
     BadInput("reuse_runs_not_boolean", both(r"reuse_runs", r"is not of type 'boolean'"), yaml="reuse_runs: maybe\n"),
     BadInput("command_line_seed_string", both(r"seeds", r"'abc' is not of type 'integer'"), args=("--config", "seeds=[abc]")),
     BadInput("benchmark_seeds_empty", both(r"seeds", r"(too short|should be non-empty)"), yaml="benchmarks: {split_digits: {seeds: []}}\n"),
-    BadInput("run_file_damaged", r"run file results/runs/split_digits/van/seed1234\.h5 is not a readable HDF5 file",
-             files={"results/runs/split_digits/van/seed1234.h5": b"\x89HDF\r\n\x1a\n cut short"}, area="run file", stage="parse"),
+    BadInput("run_file_damaged", rf"run file {re.escape(RUN_1234)} is not a readable HDF5 file.*delete it \(`rm {re.escape(RUN_1234)}`\)",
+             yaml="datasets: [split_digits]\nmethods: [van]\nseeds: [1234]\n",
+             files={RUN_1234: b"\x89HDF\r\n\x1a\n cut short"}, area="run file", stage="parse"),
 ]

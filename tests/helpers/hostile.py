@@ -2,9 +2,10 @@
 you can trust). Each area's cases live in ``tests/helpers/hostile_<area>.py`` as ``CASES``;
 tests/sweep_bad_inputs.py runs them all and each area's pytest file runs its own.
 
-A case gets a fresh work folder that already holds a finished result (a run file and a table,
-:func:`prepare_finished`), does the hostile thing in ``act`` (write a file, call a script) and
-returns the exit status and the output. The verdict:
+Each area's module also has ``prepare(workdir)``, which puts the finished result that no hostile
+input may cost (run files, a table; for checkpoints also the job's stream) into a fresh work
+folder. A case runs in such a folder: it does the hostile thing in ``act`` (write a file, call a
+script) and returns the exit status and the output. The verdict:
 
 - ``unsafe``: ``harmed`` reports that code ran or a file outside the work folder was written;
 - ``lost``: a file of the finished result changed or vanished;

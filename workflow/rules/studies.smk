@@ -30,7 +30,8 @@ rule sweep:
 rule sweeps:
     """Target: every sweep of the config."""
     input:
-        expand(f"{OUT}/sweeps/{{sweep}}.md", sweep=list(config["sweeps"])),
+        # With reuse_runs, a sweep none of whose runs exist has nothing to draw.
+        expand(f"{OUT}/sweeps/{{sweep}}.md", sweep=[s for s in config["sweeps"] if available(SWEEP_RUN_FILES[s])]),
 
 
 rule task_length_study:

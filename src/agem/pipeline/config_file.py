@@ -132,6 +132,9 @@ def check_config_files(paths: list[str | Path], jobs_run_here: bool = True, warn
     from agem.pipeline.ablation import check_ablation  # the Snakefile checks it in ablation.smk
 
     check_ablation(config)
+    from agem.pipeline.sweeps import check_sweeps  # the Snakefile checks it in common.smk
+
+    check_sweeps(config)
     return config
 
 

@@ -55,10 +55,13 @@ def settings_by_variant(runs: Iterable[PlannedRun]) -> dict[tuple[str, str, str]
 
 
 def recorded_identity(path: str | Path) -> RunIdentity:
-    """The identity a run file records (its ``config`` attribute: the job's settings and seed).
-    Reads two attributes, no array; IdentityError naming what is wrong."""
+    """The identity a run file records: its ``identity`` attribute, or for files made before it
+    existed its ``config`` attribute (the job's settings) and seed. Reads attributes, no array;
+    IdentityError naming what is wrong."""
     try:
         with h5py.File(path, "r") as f:
+            if "identity" in f.attrs:  # recorded as such since run identities exist
+                return RunIdentity.from_json(f.attrs["identity"])
             config = json.loads(f.attrs["config"])
             seed = int(f.attrs["seed"])
     except (OSError, KeyError, TypeError, ValueError) as exc:
@@ -146,7 +149,7 @@ def note_missing_runs(ledger: str | Path, runs: Iterable[PlannedRun], dry_run: b
     ``ledger``, a list of the runs missing when the workflow was parsed: rewritten whenever one is
     missing, it is newer than the tables, which then rerun and so need the missing run trained.
     A dry run changes nothing and only says so."""
-    missing = [run.path for run in runs if not Path(run.path).exists()]
+    missing = list(dict.fromkeys(run.path for run in runs if not Path(run.path).exists()))  # a sweep may share a main run
     ledger = Path(ledger)
     if dry_run:
         if missing:

@@ -49,7 +49,7 @@ def metrics_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
 
 def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean and std (ddof = 0) of STUDY_METRICS over the non-diverged seeds of each group."""
-    kept = frame[~frame["diverged"]]
+    kept = frame[~frame["diverged"].astype(bool)]  # an empty frame's column is of object dtype
     grouped = kept.groupby(by, sort=False)[list(STUDY_METRICS)]
     summary = grouped.agg(["mean", lambda values: float(np.std(values, ddof=0))])
     summary.columns = [f"{metric}_{'mean' if stat == 'mean' else 'std'}" for metric, stat in summary.columns]
@@ -128,7 +128,7 @@ def _sweep_figure(summary: pd.DataFrame, keys: Sequence[str], name: str, method:
 
 
 def task_length_summary(records: Sequence[RunRecord], steps: Mapping[str, int], methods: Sequence[str] | None = None) -> pd.DataFrame:
-    """Mean ± std per method × steps per task, in the given (or the paper's) method order."""
+    """Mean ± std per method × steps per task, in the given method order (else as found)."""
     frame = metrics_frame([r for r in records if r.dataset in steps]).drop(columns="hparams")
     frame["steps_per_task"] = frame["dataset"].map(steps)
     summary = summarise(frame, ["method", "steps_per_task"])

@@ -1,6 +1,6 @@
 """The run file: everything one training job (dataset × method × seed) produced.
 
-Layout of ``results/runs/{dataset}/{method}/seed{seed}.h5`` (format version 1):
+Layout of ``results/runs/{dataset}/{method}/{variant}/seed{seed}.h5`` (format version 1; the variant: agem.runs.identity):
 
 datasets
     ``acc_final``   float64 [T, T]  row k: accuracy on every task j after the last step of
@@ -68,6 +68,7 @@ class RunRecord:
     acc_memory: np.ndarray | None = None
     n_parameters: int = 0
     hidden_units: int = 0
+    identity: str = ""  # the run's identity as JSON (agem.runs.identity); "" for runs made outside the workflow
 
     @property
     def n_tasks(self) -> int:
@@ -98,6 +99,8 @@ def write_run(path: str | Path, record: RunRecord) -> None:
         f.attrs["versions"] = json.dumps(record.versions, sort_keys=True)
         f.attrs["n_parameters"] = int(record.n_parameters)
         f.attrs["hidden_units"] = int(record.hidden_units)
+        if record.identity:
+            f.attrs["identity"] = record.identity
         f.create_dataset("acc_final", data=np.asarray(record.acc_final, dtype=np.float64))
         f.create_dataset("acc_lca", data=np.asarray(record.acc_lca, dtype=np.float64))
         f.create_dataset("violations", data=np.asarray(record.violations, dtype=np.int64))

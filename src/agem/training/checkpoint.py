@@ -86,10 +86,16 @@ class CheckpointRefused(Exception):
     """A checkpoint this run must not resume; the message says why."""
 
 
-def run_fingerprint(stream: TaskStream, method_name: str, hparams: dict, network: dict, memory_per_task: int, settings: TrainSettings, seed: int) -> str:
-    """Identifies a run's inputs, so that a checkpoint is only resumed by the same run."""
-    relevant = {k: v for k, v in asdict(settings).items() if k not in ("progress_seconds", "eval_batch_size")}
+def run_fingerprint(stream: TaskStream, method_name: str, hparams: dict, network: dict, memory_per_task: int, settings: TrainSettings, seed: int,
+                    identity_digest: str | None = None) -> str:
+    """Identifies a run's inputs, so that a checkpoint is only resumed by the same run: a workflow
+    job's identity (agem.runs.identity: ``identity_digest``) with the stream's data, else the
+    arguments themselves (a run started from Python)."""
     attrs = stream.file.attrs
+    if identity_digest is not None:
+        data = [identity_digest, str(attrs.get("source_sha256", "")), int(attrs["seed"])]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    relevant = {k: v for k, v in asdict(settings).items() if k not in ("progress_seconds", "eval_batch_size")}
     identity = [method_name, hparams, network, memory_per_task, relevant, seed,
                 str(attrs.get("source_sha256", "")), int(attrs["seed"]), str(attrs.get("params", ""))]
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()

@@ -148,7 +148,8 @@ class _Run:
 
 
 def _set_up(stream: TaskStream, method_name: str, hparams: dict, network: dict, memory_per_task: int,
-            settings: TrainSettings, seed: int, log: Callable[[str], None], checkpoint: Path | None) -> tuple[_Run, bool]:
+            settings: TrainSettings, seed: int, log: Callable[[str], None], checkpoint: Path | None,
+            identity_digest: str | None = None) -> tuple[_Run, bool]:
     """Build the network and the method from the seed, or resume them from the checkpoint.
 
     Returns the run and whether it resumed. Three independent seeds come from ``seed``: the
@@ -179,7 +180,7 @@ def _set_up(stream: TaskStream, method_name: str, hparams: dict, network: dict, 
     n = len(tasks)
     state = RunState(acc_final=np.full((n, n), np.nan), acc_lca=np.full((n, settings.lca_batches + 1), np.nan),
                      acc_memory=np.full((n, n), np.nan))
-    fingerprint = run_fingerprint(stream, method_name, hparams, network, memory_per_task, settings, seed)
+    fingerprint = run_fingerprint(stream, method_name, hparams, network, memory_per_task, settings, seed, identity_digest)
     resumed = None
     if checkpoint is not None:
         method.checkpoint_state()  # a method whose state cannot be saved fails here, before any training
@@ -288,16 +289,18 @@ def train_run(
     seed: int,
     log: Callable[[str], None] = print,
     checkpoint: str | Path | None = None,
+    identity_digest: str | None = None,
 ) -> RunRecord:
     """Train ``method_name`` on the stream's ``settings.tasks`` tasks and return the raw results.
 
     With ``checkpoint``, the run's whole state is saved there at every task boundary, and a run
     that finds a checkpoint of the same inputs resumes after its last finished task, giving
     the same results as an uninterrupted run (a preempted or requeued cluster job loses at most
-    one task of work).
+    one task of work). ``identity_digest``: the run's identity (agem.runs.identity) for a
+    workflow job, so that the checkpoint's fingerprint is that identity (and the stream's data).
     """
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    run, resumed = _set_up(stream, method_name, hparams, network, memory_per_task, settings, seed, log, checkpoint)
+    run, resumed = _set_up(stream, method_name, hparams, network, memory_per_task, settings, seed, log, checkpoint, identity_digest)
     phases = _phases(run)
     log(f"{run.label} training {run.n_tasks} tasks on {stream.device}, {run.n_parameters:,} parameters")
     if resumed:

@@ -54,8 +54,9 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
     # depend on it (A-GEM's A_T moved by 0.9 points between 1 and 2 threads).
     threads = settings.get("train_threads", threads)
     import_method_module(settings.get("method_module"))  # a method from the user's own module or package
+    identity = None
     if "stream_spec_sha256" in settings:  # a workflow job: its identity, checked once (agem.runs.identity)
-        RunIdentity.from_settings(settings, seed)
+        identity = RunIdentity.from_settings(settings, seed)
     if "dataset" in settings:  # the stream must be the one its wildcards name
         check_stream_identity(stream_path, settings["dataset"], seed, settings.get("stream_spec_sha256"))
     torch.set_num_threads(threads)
@@ -77,10 +78,12 @@ def run_job(stream_path: str, seed: int, settings: dict, threads: int, out: str,
             seed,
             log=lambda line: print(line, file=sys.stdout, flush=True),
             checkpoint=checkpoint,
+            identity_digest=None if identity is None else identity.digest,
         )
     record.dataset = settings.get("dataset", record.dataset)
     record.config = {**recorded, "seed": seed, "stream": str(stream_path), "threads": threads}
     record.versions = versions(device)
+    record.identity = "" if identity is None else identity.to_json()
     try:
         write_run(out, record)
     except JobKilled as exc:  # every task trained; the run file (atomic) was not written
