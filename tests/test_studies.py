@@ -188,3 +188,27 @@ def test_sweep_over_two_names_follows_the_grids_product_order(tmp_path):
     assert table["A_T_mean"].tolist() == pytest.approx([80.0, 60.0, 70.0, 50.0])
     assert np.isfinite(table["A_T_std"]).all()
     assert_png_and_pdf(tmp_path, "two")
+
+
+def test_a_one_seed_result_borrows_the_largest_seed_std_of_its_length():
+    import pandas as pd
+
+    from agem.report.studies import gap_frame, one_seed_sigma, task_length_claims
+
+    summary = pd.DataFrame({
+        "method": ["van", "ewc", "agem", "gem", "agem", "gem"],
+        "steps_per_task": [400, 400, 400, 400, 5500, 5500],
+        "n_seeds": [2, 3, 1, 1, 2, 2], "n_diverged": [0, 0, 0, 0, 0, 0],
+        "A_T_mean": [50.0, 55.0, 70.0, 74.0, 80.0, 80.2], "A_T_std": [2.0, 1.5, 0.0, 0.0, 0.3, 0.4],
+        "F_T_mean": [0.3] * 6, "F_T_std": [0.0] * 6,
+        "train_seconds_mean": [1.0, 2.0, 10.0, 100.0, 10.0, 100.0], "train_seconds_std": [0.0] * 6,
+    })
+    assert one_seed_sigma(summary, 400) == 2.0  # VAN's, the largest among methods with 2+ seeds
+    gaps = gap_frame(summary).set_index("steps_per_task")
+    # 400: both one seed, each σ = 2.0: 2σ = 2·sqrt(4 + 4) = 5.657; Δ = -4 is within it.
+    assert gaps.loc[400, "gap"] == pytest.approx(-4.0) and gaps.loc[400, "two_sigma"] == pytest.approx(2 * 8 ** 0.5)
+    # 5,500: their own stds: 2σ = 2·sqrt(0.09 + 0.16) = 1.0.
+    assert gaps.loc[5500, "two_sigma"] == pytest.approx(1.0)
+    claims = task_length_claims(summary)
+    close = claims[claims["claim"].str.startswith("A-GEM ≈ GEM")].set_index("steps_per_task")["status"]
+    assert close.to_dict() == {400: "holds", 5500: "holds"}

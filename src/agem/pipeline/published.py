@@ -103,8 +103,12 @@ def _main_block(main: pd.DataFrame) -> str:
 
     rows = ["| method | seeds | A_T (%) | F_T | training (s) |", "|---|---:|---:|---:|---:|"]
     for _, row in main.iterrows():
+        seeds = int(row["n_seeds"]) + int(row["n_diverged"])
+        if row["A_T_mean"] == float("inf"):  # every seed diverged: the paper's "∞"
+            rows.append(f"| {method_label(row['method'])} | {seeds} | ∞ (diverged) | ∞ | – |")
+            continue
         f_t = "–" if pd.isna(row["F_T_mean"]) else f"{row['F_T_mean']:.2f} ± {row['F_T_std']:.2f}"
-        rows.append(f"| {method_label(row['method'])} | {int(row['n_seeds'])} | {row['A_T_mean']:.1f} ± {row['A_T_std']:.1f} | "
+        rows.append(f"| {method_label(row['method'])} | {seeds} | {row['A_T_mean']:.1f} ± {row['A_T_std']:.1f} | "
                     f"{f_t} | {row['train_seconds_mean']:.1f} |")
     return "\n".join(rows) + "\n"
 
