@@ -7,7 +7,6 @@ directory, not as the checkout's absolute path (workflow/rules/common.smk, `code
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -16,23 +15,13 @@ import pytest
 import yaml
 
 from agem.report.paper import SUMMARY_STEM
-from helpers.workflow import TINY_CONFIG
+from helpers.workflow import TINY_CONFIG, copy_checkout
 from helpers.workflow import snakemake as run_snakemake
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {**TINY_CONFIG, "datasets": ["split_digits"], "methods": ["van", "agem"]}
-
-
-def copy_checkout(target: Path) -> None:
-    target.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "scripts", "config", "profiles", "src/agem"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
 
 
 def snakemake(checkout: Path, *args: str) -> str:

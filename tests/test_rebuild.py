@@ -8,7 +8,6 @@ module here never changes a tracked file (the scripts still import the installed
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from PIL import Image
 
 from agem.report.paper import ARTEFACTS, SUMMARY_STEM, TABLES
 from helpers.workflow import TINY_CONFIG, job_counts
+from helpers.workflow import copy_checkout as copy_workflow
 from helpers.workflow import snakemake as run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -37,17 +37,6 @@ TABLE_FILES = [f"tables/{stem}.{ext}" for a in TABLES for stem in a.stems for ex
 DRAWN, NOT_RUN = ("fig1", "fig3", "fig6"), ("fig2", "fig4", "fig5")
 FIGURE_FILES = [f"figures/{stem}.{ext}" for name in DRAWN for stem in ARTEFACTS[name].stems for ext in ("png", "pdf")]
 ARTEFACT_FILES = TABLE_FILES + FIGURE_FILES + [f"tables/{SUMMARY_STEM}.{ext}" for ext in ("md", "csv")] + ["figures/README.md"]
-
-
-def copy_workflow(target: Path) -> Path:
-    target.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "scripts", "config", "profiles", "src/agem"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    return target / "Snakefile"
 
 
 def snakemake(snakefile: Path, workdir: Path, *args: str) -> str:
