@@ -114,6 +114,8 @@ def test_workflow_selects_on_cv_tasks_and_evaluation_runs_use_the_choice(tmp_pat
     best = max(scores, key=scores.get)
     selection = yaml.safe_load((cv / "van.yaml").read_text())
     assert selection["selected_point"] == best
-    evaluation = read_run(tmp_path / "results" / "runs" / "permuted_digits" / "van" / "seed7.h5")
-    assert evaluation.config["hparams"] == selection["selected"] == {"lr": float(best[2:])}
+    (evaluation_path,) = (tmp_path / "results" / "runs" / "permuted_digits" / "van").glob("*/seed7.h5")  # its identity's path
+    evaluation = read_run(evaluation_path)
+    # The run records what it trained with beside its identity (whose hparams are the config's, the grid's base).
+    assert evaluation.config["hparams_selected"] == selection["selected"] == {"lr": float(best[2:])}
     assert evaluation.acc_final.shape == (2, 2)  # the 2 evaluation tasks, disjoint from the CV ones
