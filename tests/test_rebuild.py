@@ -95,7 +95,7 @@ def test_every_artefact_is_built(project):
 def test_rebuild_after_editing_a_plotting_module_trains_nothing(project):
     snakefile, workdir, config = project
     results = workdir / "results"
-    runs = [p.relative_to(results).as_posix() for p in results.glob("runs/*/*/*.h5")]
+    runs = [p.relative_to(results).as_posix() for p in results.glob("runs/*/*/*/*.h5")]
     artefacts = [f"{EXPERIMENT}/{name}" for name in FIGURE_FILES + TABLE_FILES]
     before = mtimes(results, artefacts + runs)
     # Edit a plotting module (of the workflow copy). Snakemake reruns a job whose input is newer

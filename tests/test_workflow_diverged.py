@@ -25,9 +25,9 @@ def test_a_nan_producing_learning_rate_gives_a_green_job_a_diverged_run_and_infi
     assert result.returncode == 0, result.stdout + result.stderr
     results = tmp_path / "results"
 
-    diverged = read_run(results / "runs" / "permuted_digits" / "pi" / "seed7.h5")
+    diverged = read_run(next((results / "runs" / "permuted_digits" / "pi").glob("*/seed7.h5")))
     assert diverged.diverged and diverged.diverged_step >= 0
-    assert not read_run(results / "runs" / "permuted_digits" / "van" / "seed7.h5").diverged
+    assert not read_run(next((results / "runs" / "permuted_digits" / "van").glob("*/seed7.h5"))).diverged
 
     main = pd.read_csv(results / "diverging" / "tables" / "main.csv").set_index("method")
     assert main.loc["pi", "A_T_mean"] == float("inf") and main.loc["pi", "n_diverged"] == 1

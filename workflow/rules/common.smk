@@ -311,8 +311,9 @@ SUMMARY_CODE = code(
 )
 STUDY_CODE = code("src/agem/report/studies.py", "scripts/make_sweep.py", "scripts/make_study.py")
 # Every rule that reads runs also reads the ledger of missing runs, so that a deleted run is retrained.
-# (A dry run before any real one has no ledger yet, and must not write one.)
-if not REUSE_RUNS and Path(MISSING_RUNS_LEDGER).exists():
+# (A dry run before any real one has no ledger yet, and must not write one. With reuse_runs it is
+# read but never rewritten: the same inputs in both modes, so that neither reruns the other's jobs.)
+if Path(MISSING_RUNS_LEDGER).exists():
     TABLE_CODE, FIGURE_CODE, STUDY_CODE = (
         files + [MISSING_RUNS_LEDGER] for files in (TABLE_CODE, FIGURE_CODE, STUDY_CODE)
     )
