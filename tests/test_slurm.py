@@ -7,6 +7,7 @@ CI installs them). The cluster is brought up for this module and stopped by PID 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -92,7 +93,7 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     # Every training job was an sbatch submission, with a SLURM log of its own.
-    runs = [slurm_dir / "results" / "runs" / d / m / "seed21.h5" for d in CONFIG["datasets"] for m in CONFIG["methods"]]
+    runs = [next((slurm_dir / "results" / "runs" / d / m).glob("*/seed21.h5")) for d in CONFIG["datasets"] for m in CONFIG["methods"]]
     assert len([c for c in slurm_comments() if c.startswith("rule_train")]) - before == len(runs)
     assert_each_run_was_an_sbatch_job(slurm_dir, runs)
 
@@ -119,12 +120,14 @@ def test_a_jobs_limit_below_the_training_fan_out_submits_every_training_job(clus
     # polling (the plugin backs off by 10 s a round), so the test keeps to two rounds.
     jobs, methods = 2, ["van", "agem", "er"]
     config = write_config(tmp_path / "config.yaml", {**CONFIG, "methods": methods})
-    runs = [tmp_path / "results" / "runs" / "split_digits" / m / "seed21.h5" for m in methods]
-    assert len(runs) > jobs
     # The stream is built here first: only the training jobs are under test.
     stream = snakemake(tmp_path, "results/streams/split_digits/seed21.h5", "--cores", "1", "--configfile", str(config))
     assert stream.returncode == 0, stream.stderr[-3000:]
-    targets = [str(run.relative_to(tmp_path)) for run in runs]
+    # The run files' paths, at their identities' paths, as the workflow plans them.
+    plan = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(config))
+    targets = sorted(set(re.findall(r"results/runs/split_digits/\w+/[A-Za-z0-9_.+-]+/seed21\.h5", plan.stdout)))
+    runs = [tmp_path / target for target in targets]
+    assert len(runs) == len(methods) > jobs, targets
     result = run_profile(tmp_path, *targets, "--configfile", str(config), "--jobs", str(jobs), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_each_run_was_an_sbatch_job(tmp_path, runs)
@@ -159,7 +162,7 @@ def test_a_failing_rule_under_slurm_makes_snakemake_fail(cluster, tmp_path):
     config = write_config(tmp_path / "config.yaml", {**CONFIG, "datasets": ["split_digits"], "methods": ["van"], "device": "cuda"})
     result = run_profile(tmp_path, "--configfile", str(config), "--retries", "0", timeout=600)
     assert result.returncode != 0
-    assert not (tmp_path / "results" / "runs" / "split_digits" / "van" / "seed21.h5").exists()
+    assert not list((tmp_path / "results" / "runs" / "split_digits" / "van").glob("*/seed21.h5"))
     slurm_logs = "".join(log.read_text() for log in (tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert "device 'cuda' was requested but CUDA is not available here" in result.stdout + result.stderr + slurm_logs
     assert yaml.safe_load(config.read_text())["device"] == "cuda"
