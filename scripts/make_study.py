@@ -5,8 +5,9 @@ import argparse
 import json
 import sys
 
+from agem.report.frames import load_runs
 from agem.report.studies import write_task_length
-from agem.runs.runfile import RunFileError, read_run
+from agem.runs.runfile import RunFileError
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args()
     try:
-        records = [read_run(path) for path in args.runs]
+        records = load_runs(args.runs)  # validated, duplicates refused (agem.report.frames)
         written = write_task_length(records, json.loads(args.steps), args.out_dir, args.methods)
     except (RunFileError, OSError) as exc:
         sys.exit(f"error: {exc}")
