@@ -18,11 +18,15 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
+# Two pytest workers (pytest-xdist), a test file each at a time: the suite's time budget is set on
+# 2 cores, and a file's module fixtures (a SLURM cluster, a rebuilt result set) stay in one worker.
+PYTEST_WORKERS := -n 2 --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest $(PYTEST_WORKERS)
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow"
+	$(VENV)/bin/python -m pytest $(PYTEST_WORKERS) -m "not slow"
 
 # Snakemake's own lints (rules, params, conda envs), the Snakefiles' format, the Python code's lints.
 lint: $(STAMP)

@@ -78,6 +78,19 @@ def test_per_class_quota_sums_to_size():
             assert max(quota.values()) - min(quota.values()) <= 1
 
 
+def test_the_remainder_goes_to_randomly_chosen_classes():
+    """A fixed choice (say the first classes) would favour some classes in every task's memory; a
+    random one gives each class the extra slot about size % n / n of the time (3/10 here)."""
+    classes = list(range(10))
+    extra = {c: 0 for c in classes}
+    for seed in range(400):
+        quota = per_class_quota(classes, 23, generator(seed))
+        for c in classes:
+            extra[c] += quota[c] - 2
+    # Binomial(400, 0.3) per class: mean 120, std 9.2; 4 std either side.
+    assert all(83 <= n <= 157 for n in extra.values()), extra
+
+
 def test_examples_are_distinct_training_examples(stream):
     memory = EpisodicMemory(250, generator(3))
     task = stream.tasks[0]
@@ -98,6 +111,23 @@ def test_selection_is_uniform_within_each_class(stream):
         memory.add_task(task)
         hits[positions_of(task, memory.x, memory.y)] += 1
     p = 25 / 40
+    sigma = np.sqrt(p * (1 - p) / draws)
+    assert np.all(np.abs(hits / draws - p) < 5 * sigma)
+
+
+def test_uniform_fill_keeps_every_training_example_with_the_same_probability(stream):
+    """``fill: uniform`` (Avalanche's A-GEM) draws size_per_task distinct examples of the whole
+    training set, whatever their classes: each is kept with probability size / n_train."""
+    task, draws, size = stream.tasks[0], 200, 100
+    hits = np.zeros(task.n_train)
+    g = generator(5)
+    for _ in range(draws):
+        memory = EpisodicMemory(size, g)
+        memory.add_task(task, fill="uniform")
+        found = positions_of(task, memory.x, memory.y)
+        assert len(memory) == size and len(set(found)) == size
+        hits[found] += 1
+    p = size / task.n_train
     sigma = np.sqrt(p * (1 - p) / draws)
     assert np.all(np.abs(hits / draws - p) < 5 * sigma)
 
@@ -135,6 +165,18 @@ def test_sample_draws_without_replacement(stream):
     for batch_size in (80, 1000):  # the whole memory when it is not larger than the batch
         x, y, ids = memory.sample(batch_size)
         assert torch.equal(x, memory.x) and torch.equal(y, memory.y) and torch.equal(ids, memory.task_ids)
+
+
+def test_task_balanced_sample_takes_an_equal_share_of_each_task_without_replacement(stream):
+    memory = filled(stream, 5)  # task 0: 50 examples, task 1: 30
+    stored = {row.numpy().tobytes(): (int(y), int(k)) for row, y, k in zip(memory.x, memory.y, memory.task_ids)}
+    for batch_size, share in ((20, 10), (21, 10), (60, 30), (1, 1)):
+        for _ in range(10):
+            x, y, ids = memory.sample_task_balanced(batch_size)
+            assert ids.tolist().count(0) == share and ids.tolist().count(1) == share, (batch_size, ids.tolist())
+            keys = [row.numpy().tobytes() for row in x]
+            assert len(set(keys)) == 2 * share  # no example twice
+            assert [stored[key] for key in keys] == list(zip(y.tolist(), ids.tolist()))
 
 
 def test_same_seed_same_memory(stream):

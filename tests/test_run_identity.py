@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from agem.pipeline.config import ConfigError, check_config, job_settings
-from agem.pipeline.run_plan import adopt_all, adopt_legacy_runs, check_recorded_identities, main_runs
+from agem.pipeline.run_plan import adopt_all, adopt_legacy_runs, check_recorded_identities, main_runs, stream_dependency
 from agem.pipeline.sweeps import check_sweeps, sweep_points
 from agem.runs.identity import IdentityError, RunIdentity, hparams_label, identity_mismatch
 from agem.runs.runfile import write_run
@@ -186,3 +186,14 @@ def test_sweep_with_an_invalid_point_is_refused_before_any_job(config):
     config["sweeps"] = {"bad": {"dataset": "nowhere", "method": "agem", "grid": {"lr": [0.1]}}}
     with pytest.raises(ConfigError, match=r"sweeps\.bad\.dataset: 'nowhere' is not defined"):
         check_sweeps(config)
+
+
+def test_a_received_run_lists_no_missing_stream_and_every_other_run_does(tmp_path):
+    run, stream = tmp_path / "seed1.h5", tmp_path / "stream.h5"
+    assert stream_dependency(run, stream, forced=False, recorded_inputs=None) == [str(stream)]  # to train
+    run.write_bytes(b"")
+    assert stream_dependency(run, stream, forced=False, recorded_inputs=None) == []  # received, stream missing
+    assert stream_dependency(run, stream, forced=True, recorded_inputs=None) == [str(stream)]
+    assert stream_dependency(run, stream, forced=False, recorded_inputs=[str(stream)]) == [str(stream)]  # made here
+    stream.write_bytes(b"")
+    assert stream_dependency(run, stream, forced=False, recorded_inputs=None) == [str(stream)]

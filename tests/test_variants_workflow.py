@@ -6,6 +6,8 @@ Each test runs a tiny pipeline (split digits, 3 tasks, VAN and A-GEM, one seed).
 "nothing rerun" run a copy of the workflow (helpers.workflow.copy_checkout), so that someone
 editing the checkout's code meanwhile (an input of the tables) cannot rerun anything."""
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pandas as pd
 import pytest
 
 from agem.runs.runfile import read_run
-from helpers.workflow import copy_checkout, fingerprints, job_counts, jobs_run, snakemake, write_config
+from helpers.workflow import REPO, copy_checkout, fingerprints, job_counts, jobs_run, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +126,27 @@ def test_a_sweep_trains_only_its_extra_points_and_writes_its_table(tmp_path):
     table = pd.read_csv(out / "agem_lr.csv")
     assert table["lr"].tolist() == [0.03, 0.3] and table["n_seeds"].tolist() == [1, 1]
     assert table["A_T_mean"].between(0, 100).all() and table["A_T_std"].tolist() == [0.0, 0.0]
+
+
+def test_received_runs_stay_as_received_when_a_variant_rebuilds_their_stream(tmp_path):
+    """A bundle's runs arrive without their streams. A variant needs the stream for its own job;
+    rebuilding it must not retrain (and overwrite) the received runs (run_plan.stream_dependency)."""
+    made_snakefile, made_config = checkout_with_config(tmp_path / "made", CONFIG)
+    run(made_snakefile.parent, "bundle", "--configfile", str(made_config), snakefile=made_snakefile)
+    bundle = made_snakefile.parent / "results" / "tiny" / "bundle" / "agem-results.tar.gz"
+
+    snakefile, config = checkout_with_config(tmp_path / "received", CONFIG)
+    receiver = snakefile.parent
+    imported = subprocess.run([sys.executable, str(REPO / "scripts" / "bundle.py"), "import", str(bundle), "--into", str(receiver)],
+                              capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    assert not (receiver / "results" / "streams").exists()
+    received = fingerprints(receiver / "results" / "runs")
+
+    variant = run(receiver, "tables", "--configfile", str(config), "--config", VARIANT, snakefile=snakefile)
+    assert jobs_run(variant).get("train") == 1  # the variant's A-GEM only
+    after = fingerprints(receiver / "results" / "runs")
+    assert {name: after[name] for name in received} == received and len(after) == len(received) + 1
+    # A forced rerun still gets its stream (and would retrain them): planned, not run.
+    forced = run(receiver, "-n", "tables", "--configfile", str(config), "--forcerun", "train", snakefile=snakefile)
+    assert job_counts(forced)["train"] == 2, forced

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.io import IOFile
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
@@ -37,6 +38,7 @@ from agem.pipeline.run_plan import (
     dry_run_requested,
     note_missing_runs,
     settings_by_variant,
+    stream_dependency,
 )
 from agem.pipeline.sweeps import check_sweeps, sweep_points, sweep_runs
 from agem.report.paper import ABLATION_FIGURES, FIGURES, SUMMARY_STEM, TABLES, artefact_datasets, has_runs
@@ -182,6 +184,18 @@ def run_files(wildcards=None):
 def train_settings(wildcards) -> str:
     """The job settings of the run a train job's wildcards name (only the config's runs exist)."""
     return to_json(RUN_SETTINGS[(wildcards.dataset, wildcards.method, wildcards.variant)])
+
+
+def train_stream(wildcards) -> list[str]:
+    """The stream a train job reads; none for a received run whose stream is missing (run_plan.py).
+    The epochs ablation's runs (train_ablation, no variant) always list theirs."""
+    stream = Path(f"{RESULTS}/streams/{wildcards.dataset}/seed{wildcards.seed}.h5")
+    if not hasattr(wildcards, "variant"):
+        return [str(stream)]
+    run = Path(f"{RESULTS}/runs/{wildcards.dataset}/{wildcards.method}/{wildcards.variant}/seed{wildcards.seed}.h5")
+    dag = workflow.dag_settings
+    forced = bool(dag.forceall or dag.forcerun or dag.forcetargets)
+    return stream_dependency(run, stream, forced, workflow.persistence.input(IOFile(str(run))))
 
 
 def benchmark_resources(wildcards) -> dict:

@@ -2,7 +2,7 @@ rule train:
     """One pass over the stream's evaluation tasks with one method, one variant (its resolved
     settings, agem.runs.identity) and one seed (paper Alg. 1)."""
     input:
-        stream=f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
+        stream=train_stream,
         hparams=selected_hparams,
     output:
         f"{RESULTS}/runs/{{dataset}}/{{method}}/{{variant}}/seed{{seed}}.h5",

@@ -174,3 +174,20 @@ def dry_run_requested(argv: list[str]) -> bool:
         if argument.startswith("-") and not argument.startswith("--") and "n" in argument[1:] and argument[1:].isalpha():
             return True
     return False
+
+
+
+def stream_dependency(run: Path, stream: Path, forced: bool, recorded_inputs: list[str] | None) -> list[str]:
+    """The stream a training job lists as input: none for a received run whose stream is missing.
+
+    A stream is rebuilt, bit for bit, from its spec, which the run's identity (and so its path)
+    holds, and every existing planned run has had its identity checked at parse time
+    (check_recorded_identities). Listing a missing stream would make Snakemake rebuild it for any
+    other job (a new seed, a new variant) and then retrain every finished run of that stream,
+    overwriting imported, adopted or published runs (docs/file-formats.md#received-runs).
+    Kept: for a forced rerun (-F, -R, --forcerun ...), for a run still to train, when the stream
+    exists, and for a run Snakemake made here (``recorded_inputs``: it would otherwise see its
+    input list change and rerun it without a stream)."""
+    if forced or not run.exists() or stream.exists() or recorded_inputs:
+        return [str(stream)]
+    return []
