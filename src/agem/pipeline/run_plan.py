@@ -176,7 +176,6 @@ def dry_run_requested(argv: list[str]) -> bool:
     return False
 
 
-
 def stream_dependency(run: Path, stream: Path, forced: bool, recorded_inputs: list[str] | None) -> list[str]:
     """The stream a training job lists as input: none for a received run whose stream is missing.
 
