@@ -60,8 +60,9 @@ def slurm_jobs() -> list[tuple[str, str]]:
     return [tuple(line.split("|", 1)) for line in listing.stdout.splitlines()]
 
 
-def slurm_comments() -> list[str]:
-    return [comment for _, comment in slurm_jobs()]
+def submitted_rules(since: set[str]) -> list[str]:
+    """The rule of every job submitted after the jobs `since` (ids), from its comment rule_<name>[_wildcards_...]."""
+    return sorted(comment.removeprefix("rule_").split("_wildcards_")[0] for job_id, comment in slurm_jobs() if job_id not in since)
 
 
 def run_profile(workdir, *args: str, timeout: int) -> subprocess.CompletedProcess:
@@ -87,14 +88,15 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
     for folder in (slurm_dir, local_dir):
         folder.mkdir()
         write_config(folder / "config.yaml", CONFIG)
-    before = len([c for c in slurm_comments() if c.startswith("rule_train")])
+    before = {job_id for job_id, _ in slurm_jobs()}
 
     result = run_profile(slurm_dir, "--configfile", str(slurm_dir / "config.yaml"), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    # Every training job was an sbatch submission, with a SLURM log of its own.
+    # Every stream and training job was an sbatch submission, each training job with a SLURM log of
+    # its own; the tables, figures and summary are local rules (profiles/README.md, "What runs where").
     runs = [next((slurm_dir / "results" / "runs" / d / m).glob("*/seed21.h5")) for d in CONFIG["datasets"] for m in CONFIG["methods"]]
-    assert len([c for c in slurm_comments() if c.startswith("rule_train")]) - before == len(runs)
+    assert submitted_rules(since=before) == ["build_stream"] * len(CONFIG["datasets"]) + ["train"] * len(runs)
     assert_each_run_was_an_sbatch_job(slurm_dir, runs)
 
     local = snakemake(local_dir, "--cores", "2", "--configfile", str(local_dir / "config.yaml"))

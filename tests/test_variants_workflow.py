@@ -2,9 +2,11 @@
 set, a deleted run is retrained every time, a request that runs nowhere is refused before any job,
 and a sweep trains only its extra points.
 
-Each test runs a tiny pipeline (split digits, 3 tasks, VAN and A-GEM, one seed). Those that must see
-"nothing rerun" run a copy of the workflow (helpers.workflow.copy_checkout), so that someone
-editing the checkout's code meanwhile (an input of the tables) cannot rerun anything."""
+Each test works on a tiny pipeline (split digits, 3 tasks, VAN and A-GEM, one seed). Those that must
+see "nothing rerun" run a copy of the workflow (helpers.workflow.copy_checkout), so that someone
+editing the checkout's code meanwhile (an input of the tables) cannot rerun anything. That pipeline
+is trained once for the module (`trained`) and each test starts from a `cp -a` copy of it, which
+has nothing to rerun (tests/test_copied_checkout.py)."""
 
 import subprocess
 import sys
@@ -49,11 +51,25 @@ def run_files(results: Path, method: str) -> list[Path]:
     return sorted((results / "runs" / "split_digits" / method).glob("*/seed7.h5"))
 
 
-def test_a_variant_trains_only_its_own_runs_into_its_own_result_set(tmp_path):
-    snakefile, config = checkout_with_config(tmp_path, CONFIG)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A workflow copy whose base tables were built: its two runs trained, experiment 'tiny'."""
+    snakefile, config = checkout_with_config(tmp_path_factory.mktemp("trained"), CONFIG)
+    base = run(snakefile.parent, "tables", "--configfile", str(config), snakefile=snakefile)
+    assert jobs_run(base).get("train") == 2, base
+    return snakefile.parent
+
+
+def copy_of(trained: Path, target: Path) -> tuple[Path, Path]:
+    """(Snakefile, tiny.yaml) of a `cp -a` copy of the trained checkout at ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(trained), str(target)], check=True)
+    return target / "Snakefile", target / "tiny.yaml"
+
+
+def test_a_variant_trains_only_its_own_runs_into_its_own_result_set(trained, tmp_path):
+    snakefile, config = copy_of(trained, tmp_path / "checkout")
     checkout, results = snakefile.parent, snakefile.parent / "results"
-    base = run(checkout, "tables", "--configfile", str(config), snakefile=snakefile)
-    assert jobs_run(base).get("train") == 2
     base_tables = fingerprints(results / "tiny" / "tables")
     base_main = (results / "tiny" / "tables" / "main.csv").read_bytes()
     (van,), (base_agem,) = run_files(results, "van"), run_files(results, "agem")
@@ -84,11 +100,11 @@ def test_a_variant_trains_only_its_own_runs_into_its_own_result_set(tmp_path):
 
 
 @pytest.mark.parametrize("experiment", [[], ["--config", "experiment=base"]], ids=["named_by_the_file", "named_experiment"])
-def test_a_deleted_run_is_retrained_every_time(tmp_path, experiment):
-    snakefile, config = checkout_with_config(tmp_path, CONFIG)
+def test_a_deleted_run_is_retrained_every_time(trained, tmp_path, experiment):
+    snakefile, config = copy_of(trained, tmp_path / "checkout")
     checkout, results = snakefile.parent, snakefile.parent / "results"
     args = ["tables", "--configfile", str(config), *experiment]
-    assert jobs_run(run(checkout, *args, snakefile=snakefile)).get("train") == 2
+    assert "train" not in jobs_run(run(checkout, *args, snakefile=snakefile))  # the trained copy's runs serve
     assert (results / ("base" if experiment else "tiny") / "tables" / "main.csv").is_file()
     (van,) = run_files(results, "van")
     for deletion in ("first", "second"):
@@ -128,11 +144,12 @@ def test_a_sweep_trains_only_its_extra_points_and_writes_its_table(tmp_path):
     assert table["A_T_mean"].between(0, 100).all() and table["A_T_std"].tolist() == [0.0, 0.0]
 
 
-def test_received_runs_stay_as_received_when_a_variant_rebuilds_their_stream(tmp_path):
+def test_received_runs_stay_as_received_when_a_variant_rebuilds_their_stream(trained, tmp_path):
     """A bundle's runs arrive without their streams. A variant needs the stream for its own job;
     rebuilding it must not retrain (and overwrite) the received runs (run_plan.stream_dependency)."""
-    made_snakefile, made_config = checkout_with_config(tmp_path / "made", CONFIG)
-    run(made_snakefile.parent, "bundle", "--configfile", str(made_config), snakefile=made_snakefile)
+    made_snakefile, made_config = copy_of(trained, tmp_path / "made")
+    made = run(made_snakefile.parent, "bundle", "--configfile", str(made_config), snakefile=made_snakefile)
+    assert "train" not in jobs_run(made)
     bundle = made_snakefile.parent / "results" / "tiny" / "bundle" / "agem-results.tar.gz"
 
     snakefile, config = checkout_with_config(tmp_path / "received", CONFIG)

@@ -9,6 +9,11 @@
 if not REUSE_RUNS:
 
     use rule train as train_ablation with:
+        # Its own stream, always: the received-run exception of `train` (train_stream) is for the
+        # main runs, which bundles carry without their streams.
+        input:
+            stream=f"{RESULTS}/streams/{{dataset}}/seed{{seed}}.h5",
+            hparams=selected_hparams,
         output:
             ABLATION_RUN,
         log:
@@ -29,6 +34,7 @@ rule ablation_epochs:
         table=f"{OUT}/tables/ablation_epochs.csv",
     log:
         f"{OUT}/logs/figures/ablation_epochs.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:

@@ -26,6 +26,7 @@ rule tables:
         MAIN_TABLE_FILES,
     log:
         f"{OUT}/logs/tables.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:
@@ -52,6 +53,7 @@ for artefact in TABLES:
             artefact_outputs(artefact, "tables", ("html", "csv", "md", "tex"), "Tables", in_report=drawn(artefact)),
         log:
             f"{OUT}/logs/tables/{artefact.name}.log",
+        localrule: True
         conda:
             AGEM_ENV
         params:
@@ -77,6 +79,7 @@ rule summary:
         SUMMARY_FILES,
     log:
         f"{OUT}/logs/tables/summary.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:
@@ -101,6 +104,7 @@ for artefact in FIGURES:
             artefact_outputs(artefact, "figures", ("png", "pdf"), "Figures"),
         log:
             f"{OUT}/logs/figures/{artefact.name}.log",
+        localrule: True
         conda:
             AGEM_ENV
         params:
@@ -131,6 +135,7 @@ rule figures:
         f"{OUT}/figures/README.md",
     log:
         f"{OUT}/logs/figures/gallery.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:

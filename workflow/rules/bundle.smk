@@ -15,6 +15,7 @@ rule bundle:
         BUNDLE,
     log:
         f"{OUT}/logs/bundle.log",
+    localrule: True
     params:
         experiment=EXPERIMENT,
         # Only the order of the tables' rows: the runs do not record it.

@@ -187,11 +187,8 @@ def train_settings(wildcards) -> str:
 
 
 def train_stream(wildcards) -> list[str]:
-    """The stream a train job reads; none for a received run whose stream is missing (run_plan.py).
-    The epochs ablation's runs (train_ablation, no variant) always list theirs."""
+    """The stream a train job reads; none for a received run whose stream is missing (run_plan.py)."""
     stream = Path(f"{RESULTS}/streams/{wildcards.dataset}/seed{wildcards.seed}.h5")
-    if not hasattr(wildcards, "variant"):
-        return [str(stream)]
     run = Path(f"{RESULTS}/runs/{wildcards.dataset}/{wildcards.method}/{wildcards.variant}/seed{wildcards.seed}.h5")
     dag = workflow.dag_settings
     forced = bool(dag.forceall or dag.forcerun or dag.forcetargets)

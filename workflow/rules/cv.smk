@@ -36,6 +36,7 @@ rule cv_select:
         f"{RESULTS}/cv/{{dataset}}/{{method}}.yaml",
     log:
         f"{RESULTS}/logs/cv/{{dataset}}/{{method}}.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:

@@ -15,6 +15,7 @@ rule sweep:
         multiext(f"{OUT}/sweeps/{{sweep}}", ".csv", ".md", ".png", ".pdf"),
     log:
         f"{OUT}/logs/sweeps/{{sweep}}.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:
@@ -46,6 +47,7 @@ rule task_length_study:
         multiext(f"{OUT}/study/task_length_gap", ".png", ".pdf"),
     log:
         f"{OUT}/logs/study/task_length.log",
+    localrule: True
     conda:
         AGEM_ENV
     params:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from agem.data.stream_files import RawImages
 
 
 def load_digits_images(test_fraction: float = 0.2, split_seed: int = 0) -> RawImages:
+    # Imported here, not at the top: scikit-learn takes about a second to import, and the workflow
+    # imports this module when it parses (every snakemake call, every SLURM job's own snakemake).
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     images = digits.images.reshape(len(digits.images), -1).astype(np.uint8)
     labels = digits.target.astype(np.int64)

