@@ -60,9 +60,12 @@ def slurm_jobs() -> list[tuple[str, str]]:
     return [tuple(line.split("|", 1)) for line in listing.stdout.splitlines()]
 
 
-def submitted_rules(since: set[str]) -> list[str]:
-    """The rule of every job submitted after the jobs `since` (ids), from its comment rule_<name>[_wildcards_...]."""
-    return sorted(comment.removeprefix("rule_").split("_wildcards_")[0] for job_id, comment in slurm_jobs() if job_id not in since)
+def submitted_rules(workdir) -> list[str]:
+    """The rule of every job submitted from ``workdir``: the plugin keeps one log per job under
+    slurm_logs/rule_<name>/ (--slurm-keep-successful-logs). Unlike squeue, whose memory ends
+    MinJobAge (300 s here) after a job, these cannot age out under a slow run."""
+    logs = workdir / ".snakemake" / "slurm_logs"
+    return sorted(log.relative_to(logs).parts[0].removeprefix("rule_") for log in logs.rglob("*.log"))
 
 
 def run_profile(workdir, *args: str, timeout: int) -> subprocess.CompletedProcess:
@@ -88,7 +91,6 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
     for folder in (slurm_dir, local_dir):
         folder.mkdir()
         write_config(folder / "config.yaml", CONFIG)
-    before = {job_id for job_id, _ in slurm_jobs()}
 
     result = run_profile(slurm_dir, "--configfile", str(slurm_dir / "config.yaml"), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -96,7 +98,7 @@ def test_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path)
     # Every stream and training job was an sbatch submission, each training job with a SLURM log of
     # its own; the tables, figures and summary are local rules (profiles/README.md, "What runs where").
     runs = [next((slurm_dir / "results" / "runs" / d / m).glob("*/seed21.h5")) for d in CONFIG["datasets"] for m in CONFIG["methods"]]
-    assert submitted_rules(since=before) == ["build_stream"] * len(CONFIG["datasets"]) + ["train"] * len(runs)
+    assert submitted_rules(slurm_dir) == ["build_stream"] * len(CONFIG["datasets"]) + ["train"] * len(runs)
     assert_each_run_was_an_sbatch_job(slurm_dir, runs)
 
     local = snakemake(local_dir, "--cores", "2", "--configfile", str(local_dir / "config.yaml"))
