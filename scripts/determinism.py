@@ -6,6 +6,7 @@
 """
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "measure":
         if args.work.exists() and any(args.work.iterdir()):
             sys.exit(f"error: {args.work} is not empty: give a fresh folder, so that every run is trained here")
-        print(f"published the runs and the measurement in {measure(args.work)}")
+        try:
+            print(f"published the runs and the measurement in {measure(args.work)}")
+        except subprocess.CalledProcessError as exc:
+            sys.exit(f"error: a pipeline run failed (exit status {exc.returncode}; its output is above): nothing was published")
         args = parser.parse_args(["docs"])
     try:
         changed = refill_docs(write=not args.check)

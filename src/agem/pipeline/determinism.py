@@ -87,18 +87,20 @@ def cpu_model() -> str:
 
 
 def measure(work: Path, out: Path = OUT) -> Path:
-    """Train both code paths (and their reruns) under ``work``, publish the runs in ``out``."""
-    work, found = Path(work), {"cpu": cpu_model(), "commands": [], "code_paths": {}}
-    out.mkdir(parents=True, exist_ok=True)
+    """Train both code paths (and their reruns) under ``work``, then publish the runs in ``out``:
+    a failed run leaves the published ones as they were."""
+    work, found, trained = Path(work), {"cpu": cpu_model(), "commands": [], "code_paths": {}}, {}
     for name, environment in CODE_PATHS.items():
         seeds = SEEDS if name == "default_kernels" else SEEDS[:1]
-        runs = train(work / name, seeds, environment)
+        runs = trained[name] = train(work / name, seeds, environment)
         reruns = train(work / f"{name}_rerun", SEEDS[:1], environment)
         found["commands"] += [shown(snakemake_command(work / folder, s), environment).replace(str(work), "DIR")
                               for folder, s in ((name, seeds), (f"{name}_rerun", SEEDS[:1]))]
         found["code_paths"][name] = {"environment": environment, "cpu_capability": cpu_capability(environment),
                                      "seeds": list(seeds), "rerun_identical": identical_reruns(runs, reruns, work / name,
                                                                                                 work / f"{name}_rerun")}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, runs in trained.items():
         export_runs(out / f"{name}.tar.gz", runs, experiment=f"determinism_{name}", root=work / name)
     (out / MEASUREMENT).write_text(json.dumps(found, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return out
