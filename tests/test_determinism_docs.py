@@ -1,11 +1,14 @@
 """The determinism block of docs/reproduction.md (agem.pipeline.determinism): its numbers are those of
 the published runs, and each of them is computed as the section says (checked on hand-made matrices)."""
 
+import subprocess
+
 import numpy as np
 import pytest
 
-from agem.pipeline.determinism import DOCS_KEY, SEEDS, docs_block, identical_reruns, refill_docs
+from agem.pipeline.determinism import DOCS_KEY, SEEDS, docs_block, identical_reruns, measure, refill_docs
 from agem.runs.runfile import RunRecord, write_run
+from helpers.scripts import load_script
 
 MEASURED = {"cpu": "Hand CPU", "code_paths": {"default_kernels": {"cpu_capability": "AVX512", "rerun_identical": True},
                                              "generic_kernels": {"cpu_capability": "DEFAULT", "rerun_identical": True}}}
@@ -87,3 +90,27 @@ def test_a_document_without_the_block_is_refused(tmp_path):
 
 def test_the_docs_block_is_the_published_runs():
     assert not refill_docs(write=False), "docs/reproduction.md drifted from published/determinism/: run scripts/determinism.py docs"
+
+
+def test_measure_refuses_a_used_folder_and_a_failed_run_publishes_nothing(tmp_path, monkeypatch):
+    script = load_script("determinism")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "old.txt").write_text("")
+    with pytest.raises(SystemExit, match="is not empty: give a fresh folder, so that every run is trained here"):
+        script.main(["measure", "--work", str(tmp_path / "used")])
+
+    # The generic path's run fails after the default path's trained: nothing is exported.
+    def train(workdir, seeds, environment):
+        if environment:
+            raise subprocess.CalledProcessError(1, ["snakemake"])
+        return []
+
+    monkeypatch.setattr("agem.pipeline.determinism.train", train)
+    monkeypatch.setattr("agem.pipeline.determinism.cpu_capability", lambda environment: "AVX512")
+    with pytest.raises(subprocess.CalledProcessError):
+        measure(tmp_path / "work", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(script, "measure", lambda work: measure(work, out=tmp_path / "out"))
+    with pytest.raises(SystemExit, match=r"a pipeline run failed \(exit status 1; its output is above\): nothing was published"):
+        script.main(["measure", "--work", str(tmp_path / "fresh")])
+    assert not (tmp_path / "out").exists()
