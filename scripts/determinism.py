@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["docs"])
     try:
         changed = refill_docs(write=not args.check)
-    except BundleError as exc:
+    except (BundleError, ValueError) as exc:
         sys.exit(f"error: {exc}")
     if args.check and changed:
         sys.exit(f"error: {DOCS} drifted from the published runs: run scripts/determinism.py docs")

@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from agem.pipeline.determinism import DOCS_KEY, SEEDS, docs_block, identical_reruns, measure, refill_docs
+from agem.pipeline.determinism import DOCS_KEY, SEEDS, docs_block, identical_reruns, measure, read_measurement, refill_docs
 from agem.runs.runfile import RunRecord, write_run
 from helpers.scripts import load_script
 
@@ -114,3 +114,12 @@ def test_measure_refuses_a_used_folder_and_a_failed_run_publishes_nothing(tmp_pa
     with pytest.raises(SystemExit, match=r"a pipeline run failed \(exit status 1; its output is above\): nothing was published"):
         script.main(["measure", "--work", str(tmp_path / "fresh")])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", ["not json", "{}", '{"cpu": "x", "code_paths": {}}',
+                                     '{"cpu": "x", "code_paths": {"default_kernels": {"cpu_capability": "A", "rerun_identical": "yes"},'
+                                     ' "generic_kernels": {"cpu_capability": "D", "rerun_identical": true}}}'])
+def test_a_measurement_file_that_is_not_one_is_refused_with_its_name(tmp_path, content):
+    (tmp_path / "measurement.json").write_text(content)
+    with pytest.raises(ValueError, match=r"measurement.json is not a determinism measurement .*run scripts/determinism.py measure"):
+        read_measurement(tmp_path / "measurement.json")

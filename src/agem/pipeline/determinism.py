@@ -171,12 +171,27 @@ def docs_block(runs: dict[str, dict[tuple[str, int], RunRecord]], measured: dict
     return "\n".join(lines) + "\n"
 
 
+def read_measurement(path: Path) -> dict:
+    """``measurement.json``, checked for what the docs' block reads from it."""
+    try:
+        measured = json.loads(path.read_text(encoding="utf-8"))
+        paths = measured["code_paths"]
+        valid = isinstance(measured["cpu"], str) and all(
+            isinstance(paths[name]["cpu_capability"], str) and isinstance(paths[name]["rerun_identical"], bool)
+            for name in CODE_PATHS)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a determinism measurement ({exc!r}); run scripts/determinism.py measure") from exc
+    if not valid:
+        raise ValueError(f"{path} is not a determinism measurement (wrong types); run scripts/determinism.py measure")
+    return measured
+
+
 def refill_docs(write: bool = True, out: Path = OUT, docs: Path = DOCS) -> bool:
     """Regenerate the block in ``docs`` from the runs in ``out``; whether it changed (written if ``write``)."""
     text = docs.read_text(encoding="utf-8")
     if f"<!-- published:{DOCS_KEY} -->" not in text:
         raise ValueError(f"{docs} has no <!-- published:{DOCS_KEY} --> block to fill")
-    measured = json.loads((out / MEASUREMENT).read_text(encoding="utf-8"))
+    measured = read_measurement(out / MEASUREMENT)
     filled = fill_readme(text, {DOCS_KEY: docs_block(published_runs(out), measured)})
     if write and filled != text:
         docs.write_text(filled, encoding="utf-8")
